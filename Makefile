@@ -1,0 +1,27 @@
+# The two commands of the README's quick start: `make run` and `make test`.
+.PHONY: run test deps broker broker-stop build bench clean
+
+run: deps broker build
+	scripts/demo.sh
+
+test:
+	scripts/test.sh
+
+deps:
+	scripts/install-deps.sh
+
+broker:
+	scripts/broker.sh start
+
+broker-stop:
+	scripts/broker.sh stop
+
+build:
+	swift build -c release
+
+bench: deps broker
+	scripts/bench-amqp.sh
+
+clean:
+	scripts/broker.sh stop || true
+	rm -rf .build .run

@@ -1,0 +1,49 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "genworker",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "genworker", targets: ["genworker"]),
+        .library(name: "AMQP", targets: ["AMQP"]),
+        .library(name: "GenWorker", targets: ["GenWorker"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+    ],
+    targets: [
+        // rabbitmq-c 0.11 from the system (Debian: librabbitmq-dev).
+        .systemLibrary(
+            name: "CRabbitMQ",
+            pkgConfig: "librabbitmq",
+            providers: [.apt(["librabbitmq-dev"])]
+        ),
+        // What Swift cannot call: variadic C (amqp_login, prctl) and a few socket options.
+        .target(name: "CRabbitMQShim", dependencies: ["CRabbitMQ"]),
+        .target(name: "AMQP", dependencies: ["CRabbitMQ", "CRabbitMQShim"]),
+        .target(
+            name: "GenWorker",
+            dependencies: [
+                "AMQP", "CRabbitMQShim",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .executableTarget(
+            name: "genworker",
+            dependencies: [
+                "GenWorker", "AMQP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Helpers for the tests: the private broker, the repository's paths, child processes.
+        .target(name: "TestSupport", dependencies: ["AMQP"], path: "Tests/TestSupport"),
+        .testTarget(name: "AMQPTests", dependencies: ["AMQP", "TestSupport"]),
+        .testTarget(name: "GenWorkerTests", dependencies: ["GenWorker", "AMQP", "TestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

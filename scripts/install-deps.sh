@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what genworker needs on a fresh Debian machine (run as root); quiet when all is there.
+set -euo pipefail
+need=()
+pkg-config --exists librabbitmq 2>/dev/null || need+=(librabbitmq-dev)
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need+=(rabbitmq-server)
+command -v amqp-publish >/dev/null || need+=(amqp-tools)
+command -v ffmpeg >/dev/null || need+=(ffmpeg)
+command -v openssl >/dev/null || need+=(openssl)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "install-deps: apt-get install ${need[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+if ! python3 -c 'import pika' 2>/dev/null; then
+  echo "install-deps: pip install pika" >&2
+  python3 -m pip install -q --root-user-action=ignore pika 2>/dev/null || python3 -m pip install -q pika
+fi
