@@ -42,6 +42,8 @@ let package = Package(
         ),
         // Helpers for the tests: the private broker, the repository's paths, child processes.
         .target(name: "TestSupport", dependencies: ["AMQP"], path: "Tests/TestSupport"),
+        // Benchmark of the AMQP layer (scripts/bench-amqp.sh), not a test.
+        .executableTarget(name: "amqp-bench", dependencies: ["AMQP"]),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP", "TestSupport"]),
         .testTarget(name: "GenWorkerTests", dependencies: ["GenWorker", "AMQP", "TestSupport"]),
     ],
