@@ -21,7 +21,7 @@ import Glibc
 public final class AMQPConnection {
     public let configuration: AMQPConfiguration
     /// Signal it from any thread to make the owner's ``nextEvent(timeout:)`` return ``AMQPEvent/woken``.
-    public let wakeup = AMQPWakeup()
+    public let wakeup: AMQPWakeup
     /// The heartbeat interval the broker and we agreed on; `.zero` when off.
     public private(set) var negotiatedHeartbeat: Duration = .zero
 
@@ -42,8 +42,10 @@ public final class AMQPConnection {
 
     /// Connects and logs in. Throws ``AMQPError`` with kind `.connectionFailed`,
     /// `.authenticationFailed`, `.accessRefused` or `.tls`.
-    public init(configuration: AMQPConfiguration) throws(AMQPError) {
+    /// Pass a `wakeup` to keep one across reconnects (a worker's result mailbox does).
+    public init(configuration: AMQPConfiguration, wakeup: AMQPWakeup = AMQPWakeup()) throws(AMQPError) {
         self.configuration = configuration
+        self.wakeup = wakeup
         guard let state = amqp_new_connection() else { throw AMQPError(.library, "out of memory") }
         self.state = state
         do {

@@ -11,7 +11,7 @@ public final class AMQPWakeup: Sendable {
     let readDescriptor: Int32
     private let writeDescriptor: Int32
 
-    init() {
+    public init() {
         var fds: [Int32] = [-1, -1]
         if pipe(&fds) != 0 { fatalError("pipe() failed: \(errno)") }
         for fd in fds {

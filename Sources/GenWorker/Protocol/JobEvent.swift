@@ -1,0 +1,90 @@
+import Foundation
+
+/// The events a worker publishes to `genworker.events` with routing key `<id>.<event>`.
+public enum JobEventKind: String, Sendable, Codable {
+    case started, progress, completed, failed, cancelled
+
+    public var isTerminal: Bool { self == .completed || self == .failed || self == .cancelled }
+}
+
+/// Why a job failed or was cancelled.
+public enum JobReason: String, Sendable, Codable {
+    case invalidJob = "invalid_job"
+    case exitCode = "exit_code"
+    case signal
+    case timeout
+    case noOutput = "no_output"
+    case spawnFailed = "spawn_failed"
+    case cancelledBeforeStart = "cancelled_before_start"
+    case cancelledWhileRunning = "cancelled_while_running"
+}
+
+/// The body of an event message (protocol v1; JSON Schema in docs/schemas/event.schema.json).
+public struct JobEvent: Sendable, Codable, Equatable {
+    public var version = 1
+    public var id: String
+    public var task: String?
+    public var event: JobEventKind
+    /// For terminal events: completed, failed or cancelled.
+    public var status: JobEventKind?
+    public var reason: JobReason?
+    /// A sentence for people.
+    public var message: String?
+    /// The video, when completed.
+    public var output: String?
+    public var exitCode: Int32?
+    public var signal: Int32?
+    public var startedAt: Date?
+    public var endedAt: Date?
+    public var elapsedSeconds: Double?
+    public var worker: String
+    public var redelivered: Bool?
+    public var logTail: [String]?
+    public var step: String?
+    public var progress: JobProgress?
+
+    public init(id: String, task: String?, event: JobEventKind, worker: String) {
+        self.id = id
+        self.task = task
+        self.event = event
+        self.worker = worker
+        if event.isTerminal { status = event }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case version, id, task, event, status, reason, message, output, signal, worker, redelivered, step, progress
+        case exitCode = "exit_code"
+        case startedAt = "started_at"
+        case endedAt = "ended_at"
+        case elapsedSeconds = "elapsed_s"
+        case logTail = "log_tail"
+    }
+
+    public func encoded() -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array((try? encoder.encode(self)) ?? Data())
+    }
+
+    public static func decode(_ body: [UInt8]) throws -> JobEvent {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try decoder.decode(JobEvent.self, from: Data(body))
+    }
+}
+
+/// Progress as a `progress` event carries it.
+public struct JobProgress: Sendable, Codable, Equatable {
+    public var step: Int
+    public var total: Int
+    public var percent: Int
+    public var etaSeconds: Int?
+    public var phase: String?
+    public var clip: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case step, total, percent, phase, clip
+        case etaSeconds = "eta_s"
+    }
+}

@@ -1,0 +1,191 @@
+import CRabbitMQShim
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How the supervisor treats a child. Defaults suit a Wan2.2 generate.py.
+public struct SupervisorOptions: Sendable {
+    /// Between SIGTERM and SIGKILL. torchrun needs about 30 s to stop its workers. Default 30 s.
+    public var grace: Duration = .seconds(30)
+    /// How often the supervisor looks at its deadlines when nothing happens. A stop request
+    /// does not wait for it: it wakes the supervisor at once. Default 100 ms.
+    public var pollInterval: Duration = .milliseconds(100)
+    /// Lines of the child's output kept for the result. Default 50.
+    public var logTailLines: Int = 50
+
+    public init() {}
+}
+
+/// A program to run: never through a shell, so every argument arrives byte for byte.
+public struct ProcessSpec: Sendable {
+    public var executable: String
+    public var arguments: [String]
+    public var environment: [String: String]
+    public var workingDirectory: String?
+
+    public init(executable: String, arguments: [String], environment: [String: String], workingDirectory: String? = nil) {
+        self.executable = executable
+        self.arguments = arguments
+        self.environment = environment
+        self.workingDirectory = workingDirectory
+    }
+}
+
+/// How a child ended. An exit code is a result, not an error.
+public enum Termination: Sendable, Equatable {
+    case exited(Int32)
+    case signaled(Int32)
+}
+
+/// Everything the supervisor saw of one run.
+public struct SupervisedRun: Sendable {
+    /// Nil when the program could not be started (see `spawnError`).
+    public var termination: Termination?
+    public var spawnError: String?
+    /// Set when the run was asked to stop (cancel, lost delivery, shutdown).
+    public var stopRequest: StopRequest?
+    public var timedOut = false
+    /// True when the grace period ran out and SIGKILL was needed.
+    public var killed = false
+    public var pid: pid_t = 0
+    public var startedAt = Date()
+    public var endedAt = Date()
+    public var logTail: [String] = []
+}
+
+/// Runs one child in its own session and process group, reads its output as it comes,
+/// and stops the whole group on request or deadline: SIGTERM, a grace period, SIGKILL.
+/// Blocking: call it on a thread of its own, never on the Swift concurrency pool.
+public enum Supervisor {
+    public static func run(_ spec: ProcessSpec, options: SupervisorOptions, control: JobControl,
+                           deadline: ContinuousClock.Instant?, onLine: (String) -> Void = { _ in }) -> SupervisedRun {
+        var result = SupervisedRun()
+        let clock = ContinuousClock()
+        guard let executable = resolve(spec.executable, path: spec.environment["PATH"]) else {
+            result.spawnError = "\(spec.executable): not found"
+            return result
+        }
+        var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
+        guard pipe(&outPipe) == 0, pipe(&errPipe) == 0 else {
+            result.spawnError = "pipe() failed: errno \(errno)"
+            return result
+        }
+        for fd in [outPipe[0], errPipe[0], outPipe[1], errPipe[1]] { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        for fd in [outPipe[0], errPipe[0]] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+        if let dir = spec.workingDirectory { gw_posix_spawn_file_actions_addchdir(&actions, dir) }
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var defaults = sigset_t(), empty = sigset_t()
+        sigfillset(&defaults)
+        sigemptyset(&empty)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK) | gw_posix_spawn_setsid_flag())
+
+        let argv = ([spec.executable] + spec.arguments).map { strdup($0) } + [nil]
+        let envp = spec.environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        var pid: pid_t = 0
+        result.startedAt = Date()
+        let status = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        close(outPipe[1])
+        close(errPipe[1])
+        guard status == 0 else {
+            close(outPipe[0]); close(errPipe[0])
+            result.spawnError = "cannot start \(executable): \(String(cString: strerror(status)))"
+            result.endedAt = Date()
+            return result
+        }
+        result.pid = pid
+
+        let pidDescriptor = gw_pidfd_open(pid)
+        defer { if pidDescriptor >= 0 { close(pidDescriptor) } }
+        var tail = LogTail(maxLines: options.logTailLines)
+        var open = [outPipe[0], errPipe[0]]
+        var killAt: ContinuousClock.Instant?
+        var buffer = [UInt8](repeating: 0, count: 65536)
+
+        func stop(_ because: () -> Void) {
+            guard killAt == nil else { return }
+            because()
+            _ = kill(-pid, SIGTERM)
+            killAt = clock.now + options.grace
+        }
+
+        func drain(_ fd: Int32) -> Bool {
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n > 0 {
+                    buffer.withUnsafeBytes { tail.append(UnsafeRawBufferPointer(rebasing: $0.prefix(n)), onLine: onLine) }
+                    continue
+                }
+                if n == 0 { return false }
+                return errno == EAGAIN || errno == EINTR
+            }
+        }
+
+        var exitStatus: Int32?
+        while exitStatus == nil {
+            if let request = control.stopRequest { stop { result.stopRequest = request } }
+            if let deadline, clock.now >= deadline { stop { result.timedOut = true } }
+            if let killAt, clock.now >= killAt, !result.killed {
+                result.killed = true
+                _ = kill(-pid, SIGKILL)
+            }
+            var wait = options.pollInterval
+            if let deadline, killAt == nil { wait = min(wait, max(deadline - clock.now, .zero)) }
+            if let killAt, !result.killed { wait = min(wait, max(killAt - clock.now, .zero)) }
+            var fds = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            fds.append(pollfd(fd: control.wakeDescriptor, events: Int16(POLLIN), revents: 0))
+            if pidDescriptor >= 0 { fds.append(pollfd(fd: pidDescriptor, events: Int16(POLLIN), revents: 0)) }
+            let ms = Int32(clamping: wait.components.seconds * 1000 + (wait.components.attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
+            _ = poll(&fds, nfds_t(fds.count), ms)
+            for entry in fds where entry.revents != 0 && open.contains(entry.fd) {
+                if !drain(entry.fd) { close(entry.fd); open.removeAll { $0 == entry.fd } }
+            }
+            if fds.contains(where: { $0.fd == control.wakeDescriptor && $0.revents != 0 }) { control.drainWakeups() }
+            var raw: Int32 = 0
+            if waitpid(pid, &raw, WNOHANG) == pid { exitStatus = raw }
+        }
+        // The leader is gone; whatever is left of its process group is a stray holding resources.
+        _ = kill(-pid, SIGKILL)
+        // Read what is still buffered; stop at once when the pipes close, in 1 s at most.
+        let drainUntil = clock.now + .seconds(1)
+        while !open.isEmpty, clock.now < drainUntil {
+            var fds = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            _ = poll(&fds, nfds_t(fds.count), 100)
+            for entry in fds where entry.revents != 0 {
+                if !drain(entry.fd) { close(entry.fd); open.removeAll { $0 == entry.fd } }
+            }
+        }
+        open.forEach { close($0) }
+        tail.flush(onLine: onLine)
+        result.logTail = tail.lines
+        result.endedAt = Date()
+        let raw = exitStatus!
+        let signal = raw & 0x7f
+        result.termination = signal == 0 ? .exited((raw >> 8) & 0xff) : .signaled(signal)
+        return result
+    }
+
+    /// `name` itself when it has a slash, else the first executable match on `path`.
+    static func resolve(_ name: String, path: String?) -> String? {
+        if name.contains("/") { return access(name, X_OK) == 0 ? name : nil }
+        for dir in (path ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") {
+            let candidate = "\(dir)/\(name)"
+            if access(candidate, X_OK) == 0 { return candidate }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,184 @@
+import AMQP
+import ArgumentParser
+import Foundation
+import GenWorker
+import Logging
+
+@main
+struct GenworkerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "genworker",
+        abstract: "Runs Wan2.2 video-generation jobs from RabbitMQ, and talks to the workers.",
+        subcommands: [Run.self, Submit.self, Cancel.self, Watch.self, Declare.self])
+}
+
+/// Options every subcommand shares.
+struct CommonOptions: ParsableArguments {
+    @Option(name: .long, help: "The YAML config (default: config/genworker.yaml when it exists).")
+    var config: String?
+
+    @Option(name: .long, help: "AMQP URL; overrides amqp.url and GENWORKER_AMQP_URL.")
+    var url: String?
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func load() throws -> WorkerConfiguration {
+        let path = config ?? (FileManager.default.fileExists(atPath: "config/genworker.yaml") ? "config/genworker.yaml" : nil)
+        var configuration = WorkerConfiguration()
+        do {
+            if let path {
+                configuration = try WorkerConfiguration.load(path: path)
+            } else if let env = ProcessInfo.processInfo.environment["GENWORKER_AMQP_URL"], !env.isEmpty {
+                configuration.amqp.url = env
+            }
+            if let url { configuration.amqp.url = url }
+            try configuration.validate()
+        } catch {
+            throw ValidationError("config: \(error)")
+        }
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        return configuration
+    }
+
+    func connect(_ configuration: WorkerConfiguration) throws -> AMQPConnection {
+        do { return try AMQPConnection(url: configuration.amqp.url) } catch { throw ValidationError("\(error)") }
+    }
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the worker until SIGTERM or SIGINT.")
+    @OptionGroup var options: CommonOptions
+
+    @Option(help: "On SIGTERM/SIGINT: drain (finish running jobs) or requeue (stop them, give them back).")
+    var shutdown: String = "drain"
+
+    func run() throws {
+        let configuration = try options.load()
+        guard let mode = ShutdownMode(rawValue: shutdown) else { throw ValidationError("--shutdown must be drain or requeue") }
+        let worker = Worker(configuration: configuration)
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGTERM, SIGINT] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { worker.requestShutdown(mode) }
+            source.resume()
+            sources.append(source)
+        }
+        worker.run()
+        _ = sources
+    }
+}
+
+struct Declare: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Declare the exchanges and queues of the protocol.")
+    @OptionGroup var options: CommonOptions
+
+    func run() throws {
+        let configuration = try options.load()
+        let connection = try options.connect(configuration)
+        try Topology.declare(on: try connection.openChannel(), configuration: configuration)
+        print("declared the genworker topology on \(try AMQPConfiguration(url: configuration.amqp.url))")
+    }
+}
+
+struct Cancel: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Cancel a job, queued or running.")
+    @OptionGroup var options: CommonOptions
+    @Argument(help: "The job id.") var id: String
+
+    func run() throws {
+        guard JobValidator.isValidID(id) else { throw ValidationError("the id must match \(JobValidator.idPattern)") }
+        let configuration = try options.load()
+        let channel = try options.connect(configuration).openChannel()
+        try channel.enableConfirms()
+        let confirm = try channel.publishConfirmed(exchange: configuration.topology.cancelExchange, routingKey: "",
+                                                   body: Array("{\"id\":\"\(id)\"}".utf8), properties: .persistentJSON())
+        guard confirm == .ack else { throw ValidationError("the broker refused the cancel") }
+        print("cancel sent for \(id)")
+    }
+}
+
+struct Submit: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Submit a job; with --wait, follow it to its result.")
+    @OptionGroup var options: CommonOptions
+    @Option(help: "The task: t2v-A14B, i2v-A14B, ti2v-5B, s2v-14B, animate-14B.") var task: String
+    @Option(name: .customLong("param"), help: "A generate.py option without dashes, as key=value (value parsed as JSON when it is JSON).")
+    var params: [String] = []
+    @Option(help: "The job id (default: a new UUID).") var id: String?
+    @Option(help: "Timeout in seconds.") var timeoutS: Int?
+    @Flag(help: "Wait for the result and print the events.") var wait = false
+
+    func run() throws {
+        let configuration = try options.load()
+        let jobID = id ?? UUID().uuidString.lowercased()
+        var object: [String: Any] = ["id": jobID, "task": task]
+        var paramObject: [String: Any] = [:]
+        for param in params {
+            guard let eq = param.firstIndex(of: "=") else { throw ValidationError("--param takes key=value, not '\(param)'") }
+            let key = String(param[..<eq]), raw = String(param[param.index(after: eq)...])
+            paramObject[key] = (try? JSONSerialization.jsonObject(with: Data(raw.utf8), options: .fragmentsAllowed)) ?? raw
+        }
+        object["params"] = paramObject
+        if let timeoutS { object["timeout_s"] = timeoutS }
+        let body = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        let connection = try options.connect(configuration)
+        let channel = try connection.openChannel()
+        var properties = AMQPProperties.persistentJSON()
+        properties.messageID = jobID
+        var watchQueue: String?
+        if wait {
+            watchQueue = try channel.declareQueue("", durable: false, exclusive: true, autoDelete: true).name
+            try channel.bindQueue(watchQueue!, exchange: configuration.topology.eventsExchange, routingKey: "\(jobID).*")
+            try channel.consume(queue: watchQueue!, noAck: true)
+        }
+        try channel.enableConfirms()
+        guard try channel.publishConfirmed(exchange: configuration.topology.jobsExchange, routingKey: task,
+                                           body: Array(body), properties: properties, mandatory: true) == .ack else {
+            throw ValidationError("the broker refused the job")
+        }
+        print("submitted \(jobID)")
+        if wait { try EventPrinter.follow(connection: connection, until: jobID) }
+    }
+}
+
+struct Watch: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print job events as they arrive (one job, or all).")
+    @OptionGroup var options: CommonOptions
+    @Argument(help: "A job id; without one, every job's events.") var id: String?
+
+    func run() throws {
+        let configuration = try options.load()
+        let connection = try options.connect(configuration)
+        let channel = try connection.openChannel()
+        let queue = try channel.declareQueue("", durable: false, exclusive: true, autoDelete: true).name
+        try channel.bindQueue(queue, exchange: configuration.topology.eventsExchange, routingKey: id.map { "\($0).*" } ?? "#")
+        try channel.consume(queue: queue, noAck: true)
+        try EventPrinter.follow(connection: connection, until: id)
+    }
+}
+
+enum EventPrinter {
+    /// Prints events as JSON lines; returns after the terminal event of `id` (never without an id).
+    static func follow(connection: AMQPConnection, until id: String?) throws {
+        while true {
+            switch try connection.nextEvent(timeout: .seconds(1)) {
+            case .delivery(let delivery)?:
+                FileHandle.standardOutput.write(Data(delivery.body + [UInt8(ascii: "\n")]))
+                if let id, let event = try? JobEvent.decode(delivery.body), event.id == id, event.event.isTerminal {
+                    if event.event != .completed { throw ExitCode(1) }
+                    return
+                }
+            case .connectionClosed(let error)?:
+                throw ValidationError("\(error)")
+            default:
+                continue
+            }
+        }
+    }
+}

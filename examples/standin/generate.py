@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""A stand-in for Wan2.2's generate.py: the same command line, Wan-like logs, tqdm
+progress on stderr, and a small real video made with ffmpeg. No GPU, no model.
+
+Behaviour for tests and demos comes from directives inside the prompt:
+  [[step_s=0.5]]        seconds per denoising step (default 0.02)
+  [[exit=3]]            exit with this code after generating
+  [[no_output]]         log a save error and exit 0 without a video (as generate.py does)
+  [[ignore_sigterm]]    ignore SIGTERM (only SIGKILL stops it)
+  [[signal=11]]         die of this signal halfway
+  [[grandchild]]        start a grandchild in its own session that ignores SIGTERM
+It writes SAVE_FILE.argv.json (argv, pid, start time) so tests can check what it received.
+"""
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+START = time.time()
+DEFAULT_STEPS = {"t2v-A14B": 40, "i2v-A14B": 40, "ti2v-5B": 50, "s2v-14B": 40, "animate-14B": 20}
+FPS = {"t2v-A14B": 16, "i2v-A14B": 16, "ti2v-5B": 24, "s2v-14B": 16, "animate-14B": 30}
+SIZES = ["720*1280", "1280*720", "480*832", "832*480", "704*1280", "1280*704", "1024*704", "704*1024"]
+
+
+def log(message):
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S") + ",%03d" % int((time.time() % 1) * 1000)
+    print(f"[{stamp}] INFO: {message}", flush=True)
+
+
+def parse():
+    p = argparse.ArgumentParser(description="Wan2.2 generate.py stand-in")
+    p.add_argument("--task", default="t2v-A14B", choices=list(DEFAULT_STEPS))
+    p.add_argument("--size", default="1280*720", choices=SIZES)
+    for name in ["--ckpt_dir", "--save_file", "--prompt", "--image", "--audio", "--pose_video", "--src_root_path",
+                 "--offload_model", "--sample_solver", "--prompt_extend_method", "--prompt_extend_model",
+                 "--prompt_extend_target_lang", "--tts_prompt_audio", "--tts_prompt_text", "--tts_text"]:
+        p.add_argument(name)
+    for name in ["--frame_num", "--base_seed", "--sample_steps", "--ulysses_size", "--num_clip", "--infer_frames",
+                 "--refert_num"]:
+        p.add_argument(name, type=int)
+    for name in ["--sample_shift", "--sample_guide_scale"]:
+        p.add_argument(name, type=float)
+    for name in ["--convert_model_dtype", "--t5_cpu", "--t5_fsdp", "--dit_fsdp", "--use_prompt_extend",
+                 "--replace_flag", "--use_relighting_lora", "--enable_tts", "--start_from_ref"]:
+        p.add_argument(name, action="store_true")
+    return p.parse_args()
+
+
+def directive(prompt, name, default=None):
+    m = re.search(r"\[\[" + name + r"(?:=([^\]]*))?\]\]", prompt or "")
+    if not m:
+        return default
+    return m.group(1) if m.group(1) is not None else True
+
+
+def main():
+    args = parse()
+    assert args.ckpt_dir is not None, "Please specify the checkpoint directory."
+    prompt = args.prompt or ""
+    if args.save_file:
+        with open(args.save_file + ".argv.json", "w") as f:
+            json.dump({"argv": sys.argv, "pid": os.getpid(), "start": START}, f)
+    if directive(prompt, "ignore_sigterm"):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if directive(prompt, "grandchild"):
+        subprocess.Popen([sys.executable, "-c",
+                          "import signal,time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(3600)"],
+                         start_new_session=True)
+    log(f"Generation job args: {args}")
+    log(f"Generation model config: stand-in for {args.task}")
+    if args.prompt:
+        log(f"Input prompt: {args.prompt}")
+    pipeline = {"t2v-A14B": "WanT2V", "i2v-A14B": "WanI2V", "ti2v-5B": "WanTI2V", "s2v-14B": "WanS2V",
+                "animate-14B": "Wan-Animate"}[args.task]
+    log(f"Creating {pipeline} pipeline.")
+    log("Generating video ...")
+    steps = args.sample_steps or DEFAULT_STEPS[args.task]
+    step_s = float(directive(prompt, "step_s", "0.02"))
+    crash = directive(prompt, "signal")
+    clips = args.num_clip or 1 if args.task in ("s2v-14B", "animate-14B") else 1
+    t0 = time.time()
+    for clip in range(clips):
+        for step in range(steps + 1):
+            pct = int(100 * step / steps)
+            bar = ("█" * (pct // 10)).ljust(10)
+            elapsed = time.time() - t0
+            rate = elapsed / step if step else 0
+            eta = rate * (steps - step)
+            sys.stderr.write(f"\r{pct:3d}%|{bar}| {step}/{steps} [{int(elapsed)//60:02d}:{int(elapsed)%60:02d}<"
+                             f"{int(eta)//60:02d}:{int(eta)%60:02d}, {rate:.2f}s/it]")
+            sys.stderr.flush()
+            if crash and step == steps // 2:
+                os.kill(os.getpid(), int(crash))
+            if step < steps:
+                time.sleep(step_s)
+        sys.stderr.write("\n")
+    if directive(prompt, "no_output"):
+        log(f"Saving generated video to {args.save_file}")
+        print("[ERROR] save_video failed, error: stand-in asked for no output", flush=True)
+    elif args.save_file:
+        log(f"Saving generated video to {args.save_file}")
+        w, h = (int(x) for x in args.size.split("*"))
+        size = f"{max(16, w // 16) // 2 * 2}x{max(16, h // 16) // 2 * 2}"
+        subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-f", "lavfi", "-i", f"testsrc=size={size}:rate={FPS[args.task]}",
+                        "-t", "0.5", "-pix_fmt", "yuv420p", "-f", "mp4", args.save_file], check=False)
+    exit_code = directive(prompt, "exit")
+    if exit_code:
+        sys.exit(int(exit_code))
+    log("Finished.")
+
+
+if __name__ == "__main__":
+    main()
