@@ -1,0 +1,184 @@
+import AMQP
+import Foundation
+import GenWorker
+import Logging
+import TestSupport
+import XCTest
+
+/// A worker test's world: its own topology names on the test broker, temp input/output
+/// directories, the stand-in generator, workers on threads, and a client connection.
+final class WorkerHarness {
+    let root: URL
+    let prefix: String
+    var configuration: WorkerConfiguration
+    let client: AMQPConnection
+    let channel: AMQPChannel
+    private var workers: [(Worker, DispatchSemaphore)] = []
+    private var collected: [String: JobEvent] = [:]
+    private var resultsConsumer: String?
+
+    var inputs: URL { root.appendingPathComponent("inputs") }
+    var outputs: URL { root.appendingPathComponent("outputs") }
+
+    init(_ configure: (inout WorkerConfiguration) -> Void = { _ in }) throws {
+        prefix = TestBroker.uniqueName("t")
+        root = FileManager.default.temporaryDirectory.appendingPathComponent(prefix)
+        for dir in ["inputs", "outputs", "ckpt"] {
+            try FileManager.default.createDirectory(at: root.appendingPathComponent(dir), withIntermediateDirectories: true)
+        }
+        var c = WorkerConfiguration()
+        c.amqp.url = TestBroker.url
+        c.worker.name = "w1"
+        c.wan.python = "python3"
+        c.wan.repo = TestBroker.repositoryRoot.appendingPathComponent("examples/standin").path
+        c.wan.checkpoints = root.appendingPathComponent("ckpt").path
+        c.inputRoots = [root.appendingPathComponent("inputs").path]
+        c.outputsDirectory = root.appendingPathComponent("outputs").path
+        c.supervisor.grace = .seconds(1)
+        let t = prefix
+        c.topology.jobsExchange = "\(t).jobs"
+        c.topology.jobsQueue = "\(t).jobs"
+        c.topology.cancelExchange = "\(t).cancel"
+        c.topology.cancelStream = "\(t).cancel.log"
+        c.topology.eventsExchange = "\(t).events"
+        c.topology.resultsQueue = "\(t).results"
+        c.topology.deadExchange = "\(t).dead"
+        c.topology.deadQueue = "\(t).dead"
+        c.topology.unroutedExchange = "\(t).unrouted"
+        c.topology.unroutedQueue = "\(t).unrouted"
+        configure(&c)
+        configuration = c
+        client = try TestBroker.connect(name: "harness")
+        channel = try client.openChannel()
+        try channel.enableConfirms()
+        try Topology.declare(on: channel, configuration: configuration)
+    }
+
+    /// Starts a worker on its own thread and waits until it consumes.
+    @discardableResult
+    func startWorker(name: String = "w1", _ configure: (inout WorkerConfiguration) -> Void = { _ in }) throws -> Worker {
+        var c = configuration
+        c.worker.name = name
+        configure(&c)
+        var logger = Logger(label: "worker-\(name)")
+        logger.logLevel = .warning
+        let worker = Worker(configuration: c, logger: logger)
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread { worker.run(); done.signal() }
+        workers.append((worker, done))
+        let deadline = Date().addingTimeInterval(20)
+        while !worker.isConsuming {
+            guard Date() < deadline else { throw TestSupportError("worker \(name) did not start consuming") }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        return worker
+    }
+
+    /// Stops a worker and waits for its thread to end.
+    func stop(_ worker: Worker, mode: ShutdownMode = .requeue) {
+        guard let index = workers.firstIndex(where: { $0.0 === worker }) else { return }
+        worker.requestShutdown(mode)
+        _ = workers[index].1.wait(timeout: .now() + 60)
+        workers.remove(at: index)
+    }
+
+    func tearDown() {
+        for (worker, _) in workers { worker.requestShutdown(.requeue) }
+        for (_, done) in workers { _ = done.wait(timeout: .now() + 60) }
+        workers.removeAll()
+        let t = configuration.topology
+        for queue in [t.jobsQueue, t.deadQueue, t.unroutedQueue, t.cancelStream, t.resultsQueue] { _ = try? channel.deleteQueue(queue) }
+        for exchange in [t.jobsExchange, t.cancelExchange, t.eventsExchange, t.deadExchange, t.unroutedExchange] { try? channel.deleteExchange(exchange) }
+        try? FileManager.default.removeItem(at: root)
+    }
+
+    // MARK: - Client side
+
+    static func jobBody(id: String, task: String = "t2v-A14B", prompt: String = "a red fox [[step_s=0.01]]",
+                        params: [String: Any] = [:], timeout: Int? = nil) -> [UInt8] {
+        var p: [String: Any] = ["prompt": prompt, "size": "832*480", "sample_steps": 10]
+        p.merge(params) { $1 }
+        var job: [String: Any] = ["id": id, "task": task, "params": p]
+        if let timeout { job["timeout_s"] = timeout }
+        return Array(try! JSONSerialization.data(withJSONObject: job))
+    }
+
+    /// Publishes a job (confirmed) through the jobs exchange, or straight to the queue with `direct`.
+    func submit(_ body: [UInt8], task: String = "t2v-A14B", messageID: String? = nil, replyTo: String? = nil,
+                correlationID: String? = nil, direct: Bool = false) throws {
+        var properties = AMQPProperties.persistentJSON()
+        properties.messageID = messageID
+        properties.replyTo = replyTo
+        properties.correlationID = correlationID
+        let exchange = direct ? "" : configuration.topology.jobsExchange
+        let key = direct ? configuration.topology.jobsQueue : task
+        XCTAssertEqual(try channel.publishConfirmed(exchange: exchange, routingKey: key, body: body, properties: properties), .ack)
+    }
+
+    func submit(id: String, prompt: String = "a red fox [[step_s=0.01]]", params: [String: Any] = [:], timeout: Int? = nil) throws {
+        try submit(Self.jobBody(id: id, prompt: prompt, params: params, timeout: timeout))
+    }
+
+    func cancel(_ id: String) throws {
+        XCTAssertEqual(try channel.publishConfirmed(exchange: configuration.topology.cancelExchange, routingKey: "",
+                                                    body: Array("{\"id\":\"\(id)\"}".utf8), properties: .persistentJSON()), .ack)
+    }
+
+    /// Waits for the terminal result of `id` in the results queue.
+    func result(_ id: String, timeout: TimeInterval = 30) throws -> JobEvent {
+        if resultsConsumer == nil {
+            resultsConsumer = try channel.consume(queue: configuration.topology.resultsQueue)
+        }
+        let deadline = Date().addingTimeInterval(timeout)
+        while collected[id] == nil, Date() < deadline {
+            if case .delivery(let d)? = try client.nextEvent(timeout: .milliseconds(200)), d.channel == channel.id {
+                try channel.ack(d.deliveryTag)
+                let event = try JobEvent.decode(d.body)
+                XCTAssertNil(collected[event.id], "a second terminal result for \(event.id)")
+                collected[event.id] = event
+            }
+        }
+        guard let event = collected[id] else { throw TestSupportError("no result for \(id) within \(timeout) s") }
+        return event
+    }
+
+    /// Messages now in a queue, read without consuming them for good (they are requeued by closing the channel).
+    func peek(queue: String, expecting count: Int, timeout: TimeInterval = 10) throws -> [AMQPDelivery] {
+        let connection = try TestBroker.connect(name: "peek")
+        let peekChannel = try connection.openChannel()
+        try peekChannel.consume(queue: queue)
+        var got: [AMQPDelivery] = []
+        let deadline = Date().addingTimeInterval(timeout)
+        while got.count < count, Date() < deadline {
+            if let d = try connection.nextDelivery(timeout: .milliseconds(200)) { got.append(d) }
+        }
+        return got
+    }
+
+    /// What the stand-in generator wrote about its own start, when it started.
+    func standinRecord(_ id: String) -> (argv: [String], pid: Int32)? {
+        let url = outputs.appendingPathComponent("\(id).mp4.argv.json")
+        guard let data = try? Data(contentsOf: url),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let argv = object["argv"] as? [String], let pid = object["pid"] as? Int else { return nil }
+        return (argv, Int32(pid))
+    }
+
+    /// Waits until the stand-in of `id` has started; returns its pid.
+    func waitUntilRunning(_ id: String, timeout: TimeInterval = 20) throws -> Int32 {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let record = standinRecord(id) { return record.pid }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        throw TestSupportError("job \(id) did not start within \(timeout) s")
+    }
+}
+
+/// Whether a process exists (and is not a zombie).
+func processIsAlive(_ pid: Int32) -> Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
+    guard let close = stat.lastIndex(of: ")") else { return false }
+    let state = stat[stat.index(close, offsetBy: 2)]
+    return state != "Z" && state != "X"
+}
