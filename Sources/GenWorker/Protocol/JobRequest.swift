@@ -9,6 +9,14 @@ public struct JobRequest: Sendable, Equatable {
     public var timeout: Duration
     /// The job's params as given (for logs and events).
     public var parameterNames: [String]
+
+    public init(id: String, task: WanTask, arguments: [String], timeout: Duration, parameterNames: [String]) {
+        self.id = id
+        self.task = task
+        self.arguments = arguments
+        self.timeout = timeout
+        self.parameterNames = parameterNames
+    }
 }
 
 /// Why a message is not a job we can run. `id` is set when one could be read, so a

@@ -1,0 +1,66 @@
+import Foundation
+import GenWorker
+import XCTest
+
+final class ConfigurationTests: XCTestCase {
+    func testDefaultsAndOverrides() throws {
+        let c = try WorkerConfiguration.parse(yaml: """
+            amqp:
+              url: amqp://u:p@broker:5672/
+            worker:
+              slots: 2
+              tasks: [t2v-A14B, ti2v-5B]
+            wan:
+              python: /venv/bin/python
+              repo: /opt/Wan2.2
+              checkpoints: /models
+            inputs:
+              roots: [/data/in]
+            outputs:
+              dir: /data/out
+            supervisor:
+              grace_s: 45
+              poll_ms: 50
+            """)
+        XCTAssertEqual(c.worker.slots, 2)
+        XCTAssertEqual(c.worker.tasks, [.t2vA14B, .ti2v5B])
+        XCTAssertEqual(c.supervisor.grace, .seconds(45))
+        XCTAssertEqual(c.supervisor.pollInterval, .milliseconds(50))
+        XCTAssertEqual(c.topology.jobsQueue, "genworker.jobs")
+        XCTAssertEqual(c.jobs.maxBodyBytes, 1 << 20)
+        XCTAssertEqual(c.inputRoots, ["/data/in"])
+    }
+
+    func testEnvironmentOverridesTheURL() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("gw-\(UUID()).yaml").path
+        try "amqp:\n  url: amqp://a@b/\n".write(toFile: path, atomically: true, encoding: .utf8)
+        defer { unlink(path) }
+        let c = try WorkerConfiguration.load(path: path, environment: ["GENWORKER_AMQP_URL": "amqp://secret@other/"])
+        XCTAssertEqual(c.amqp.url, "amqp://secret@other/")
+    }
+
+    func testUnknownKeysAndBadValuesNameTheKey() {
+        let cases: [(String, String)] = [
+            ("supervisor:\n  grac_s: 3\n", "supervisor.grac_s"),
+            ("bogus: 1\n", "'bogus'"),
+            ("supervisor:\n  poll_ms: fast\n", "supervisor.poll_ms"),
+            ("worker:\n  slots: 0\n", "worker.slots"),
+            ("worker:\n  tasks: [t2v-A14B, x2v]\n", "worker.tasks"),
+            ("inputs:\n  roots: /one/path\n", "inputs.roots"),
+            ("amqp:\n  url: http://x/\n", "amqp.url"),
+            ("jobs:\n  default_timeout_s: 100\n  max_timeout_s: 10\n", "jobs.default_timeout_s"),
+            ("- a list\n", "mapping"),
+        ]
+        for (yaml, key) in cases {
+            XCTAssertThrowsError(try { let c = try WorkerConfiguration.parse(yaml: yaml); try c.validate() }(), yaml) { error in
+                XCTAssertTrue("\(error)".contains(key), "\(error) should name \(key)")
+            }
+        }
+    }
+
+    func testShippedConfigFilesParse() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let c = try WorkerConfiguration.load(path: root.appendingPathComponent("config/genworker.yaml").path, environment: [:])
+        XCTAssertEqual(c.supervisor.grace, .seconds(30))
+    }
+}
