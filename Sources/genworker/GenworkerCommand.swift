@@ -142,7 +142,7 @@ struct Submit: ParsableCommand {
                                            body: Array(body), properties: properties, mandatory: true) == .ack else {
             throw ValidationError("the broker refused the job")
         }
-        print("submitted \(jobID)")
+        FileHandle.standardOutput.write(Data("submitted \(jobID)\n".utf8))
         if wait { try EventPrinter.follow(connection: connection, until: jobID) }
     }
 }
