@@ -13,7 +13,9 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-if ! python3 -c 'import pika' 2>/dev/null; then
-  echo "install-deps: pip install pika" >&2
-  python3 -m pip install -q --root-user-action=ignore pika 2>/dev/null || python3 -m pip install -q pika
-fi
+for module in pika jsonschema; do
+  if ! python3 -c "import $module" 2>/dev/null; then
+    echo "install-deps: pip install $module" >&2
+    python3 -m pip install -q --root-user-action=ignore "$module" 2>/dev/null || python3 -m pip install -q "$module"
+  fi
+done

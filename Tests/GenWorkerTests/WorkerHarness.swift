@@ -175,6 +175,17 @@ final class WorkerHarness {
     }
 }
 
+/// Checks a message against one of docs/schemas/*.schema.json with Python's jsonschema.
+func assertMatchesSchema(_ body: [UInt8], _ schema: String, file: StaticString = #filePath, line: UInt = #line) {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("gw-msg-\(UUID()).json").path
+    FileManager.default.createFile(atPath: path, contents: Data(body))
+    defer { unlink(path) }
+    let schemaPath = TestBroker.repositoryRoot.appendingPathComponent("docs/schemas/\(schema)").path
+    let script = "import json,sys,jsonschema; jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))"
+    XCTAssertNoThrow(try TestBroker.run("/usr/bin/env", ["python3", "-c", script, path, schemaPath]),
+                     "\(String(decoding: body, as: UTF8.self)) does not match \(schema)", file: file, line: line)
+}
+
 /// Whether a process exists (and is not a zombie).
 func processIsAlive(_ pid: Int32) -> Bool {
     guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }

@@ -33,8 +33,11 @@ final class WorkerTests: XCTestCase {
         XCTAssertGreaterThan(result.elapsedSeconds ?? 0, 0)
         XCTAssertTrue(result.logTail?.contains { $0.contains("Saving generated video to") } ?? false, "\(result.logTail ?? [])")
         // The events exchange saw started, then completed.
-        let events = try harness.peek(queue: watch, expecting: 2).map { try JobEvent.decode($0.body).event }
-        XCTAssertEqual(events, [.started, .completed])
+        let deliveries = try harness.peek(queue: watch, expecting: 2)
+        XCTAssertEqual(try deliveries.map { try JobEvent.decode($0.body).event }, [.started, .completed])
+        // The worker is true to the published schemas.
+        for delivery in deliveries { assertMatchesSchema(delivery.body, "event.schema.json") }
+        assertMatchesSchema(WorkerHarness.jobBody(id: "job-ok"), "job.schema.json")
         // generate.py got the README's command line for t2v.
         let argv = try XCTUnwrap(harness.standinRecord("job-ok")).argv
         for expected in ["--task", "t2v-A14B", "--offload_model", "True", "--convert_model_dtype", "--save_file", output] {
@@ -157,6 +160,7 @@ final class WorkerTests: XCTestCase {
         XCTAssertEqual(segv.reason, .signal)
         XCTAssertEqual(segv.signal, 11)
         XCTAssertTrue(segv.message?.contains("Segmentation") ?? false, segv.message ?? "")
+        assertMatchesSchema(segv.encoded(), "event.schema.json")
     }
 
     func testReplyToGetsTheResultWithTheCorrelationID() throws {
