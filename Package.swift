@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // rabbitmq-c 0.11 from the system (Debian: librabbitmq-dev).
@@ -30,6 +31,7 @@ let package = Package(
                 "AMQP", "CRabbitMQShim",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(
@@ -38,10 +40,13 @@ let package = Package(
                 "GenWorker", "AMQP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Helpers for the tests: the private broker, the repository's paths, child processes.
         .target(name: "TestSupport", dependencies: ["AMQP"], path: "Tests/TestSupport"),
+        // Kills a dead worker's generators (see Supervisor/ProcessTree.swift).
+        .executableTarget(name: "genworker-watchdog"),
         // Benchmark of the AMQP layer (scripts/bench-amqp.sh), not a test.
         .executableTarget(name: "amqp-bench", dependencies: ["AMQP"]),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP", "TestSupport"]),

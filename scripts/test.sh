@@ -8,4 +8,4 @@ scripts/install-deps.sh
 scripts/broker.sh start
 export GENWORKER_BROKER_PORT=${GENWORKER_BROKER_PORT:-5679}
 swift build --build-tests
-swift test --skip-build "$@"
+swift test --skip-build --disable-swift-testing "$@"

@@ -3,9 +3,10 @@ import ArgumentParser
 import Foundation
 import GenWorker
 import Logging
+import ServiceLifecycle
 
 @main
-struct GenworkerCommand: ParsableCommand {
+struct GenworkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "genworker",
         abstract: "Runs Wan2.2 video-generation jobs from RabbitMQ, and talks to the workers.",
@@ -51,27 +52,25 @@ struct CommonOptions: ParsableArguments {
     }
 }
 
-struct Run: ParsableCommand {
+struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the worker until SIGTERM or SIGINT.")
     @OptionGroup var options: CommonOptions
 
-    @Option(help: "On SIGTERM/SIGINT: drain (finish running jobs) or requeue (stop them, give them back).")
-    var shutdown: String = "drain"
+    @Option(help: "On SIGTERM/SIGINT: drain (finish running jobs) or requeue (stop them, give them back). Default: shutdown.mode.")
+    var shutdown: String?
 
-    func run() throws {
+    func run() async throws {
         let configuration = try options.load()
-        guard let mode = ShutdownMode(rawValue: shutdown) else { throw ValidationError("--shutdown must be drain or requeue") }
-        let worker = Worker(configuration: configuration)
-        var sources: [DispatchSourceSignal] = []
-        for sig in [SIGTERM, SIGINT] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { worker.requestShutdown(mode) }
-            source.resume()
-            sources.append(source)
+        var mode = configuration.shutdownMode
+        if let shutdown {
+            guard let chosen = ShutdownMode(rawValue: shutdown) else { throw ValidationError("--shutdown must be drain or requeue") }
+            mode = chosen
         }
-        worker.run()
-        _ = sources
+        let logger = Logger(label: "genworker")
+        let service = WorkerService(worker: Worker(configuration: configuration, logger: logger), mode: mode,
+                                    drainTimeout: configuration.drainTimeout)
+        let group = ServiceGroup(configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
     }
 }
 

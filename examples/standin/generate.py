@@ -9,7 +9,9 @@ Behaviour for tests and demos comes from directives inside the prompt:
   [[ignore_sigterm]]    ignore SIGTERM (only SIGKILL stops it)
   [[signal=11]]         die of this signal halfway
   [[grandchild]]        start a grandchild in its own session that ignores SIGTERM
-It writes SAVE_FILE.argv.json (argv, pid, start time) so tests can check what it received.
+  [[flood_mb=100]]      write this many MiB of log lines to stderr first
+It writes SAVE_FILE.argv.json (argv, environment, pid, start time) so tests can check what
+it received.
 """
 import argparse
 import json
@@ -63,7 +65,13 @@ def main():
     prompt = args.prompt or ""
     if args.save_file:
         with open(args.save_file + ".argv.json", "w") as f:
-            json.dump({"argv": sys.argv, "pid": os.getpid(), "start": START}, f)
+            json.dump({"argv": sys.argv, "env": dict(os.environ), "pid": os.getpid(), "start": START}, f)
+    flood = directive(prompt, "flood_mb")
+    if flood:
+        line = ("x" * 1023 + "\n").encode()
+        for _ in range(int(flood) * 1024):
+            sys.stderr.buffer.write(line)
+        sys.stderr.flush()
     if directive(prompt, "ignore_sigterm"):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if directive(prompt, "grandchild"):

@@ -79,6 +79,12 @@ public struct WorkerConfiguration: Sendable {
     /// `outputs.dir`: videos are written here as `<job id>.mp4`. Default `/var/lib/genworker/outputs`.
     public var outputsDirectory = "/var/lib/genworker/outputs"
     public var supervisor = SupervisorOptions()
+    /// `shutdown.mode`: on SIGTERM/SIGINT, `drain` (finish running jobs) or `requeue` (stop them, give them back). Default drain.
+    public var shutdownMode: ShutdownMode = .drain
+    /// `shutdown.drain_timeout_s`: a drain longer than this requeues what still runs. Default 1800 s.
+    public var drainTimeout: Duration = .seconds(1800)
+    /// `progress.interval_ms`: at most one `progress` event per job per interval. Default 1000 ms.
+    public var progressInterval: Duration = .seconds(1)
     public var jobs = JobsSection()
     /// `env.pass`: variables the generator inherits from the worker besides PATH, HOME, LANG and the CUDA ones. Default none.
     public var passEnvironment: [String] = []
@@ -86,6 +92,12 @@ public struct WorkerConfiguration: Sendable {
     public var setEnvironment: [String: String] = [:]
 
     public init() {}
+
+    /// Marks this worker's generators (`GENWORKER_OWNER`): the worker's name and its queue.
+    /// The watchdog kills them when the worker dies; a restarted worker kills what is left.
+    public var ownerToken: String {
+        "\(worker.name)@\(topology.jobsQueue)".map { $0.isLetter || $0.isNumber || "-_.@".contains($0) ? $0 : "_" }.reduce("") { $0 + String($1) }
+    }
 
     /// Reads a YAML file, then the environment (`GENWORKER_AMQP_URL`).
     public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> WorkerConfiguration {
@@ -151,7 +163,16 @@ public struct WorkerConfiguration: Sendable {
             try n.duration("grace_s") { c.supervisor.grace = $0 }
             try n.int("poll_ms", 1...60000) { c.supervisor.pollInterval = .milliseconds($0) }
             try n.int("log_tail_lines", 0...10000) { c.supervisor.logTailLines = $0 }
+            try n.string("watchdog") { c.supervisor.watchdogPath = $0 }
         }
+        try root.section("shutdown") { n in
+            try n.string("mode") { value in
+                guard let mode = ShutdownMode(rawValue: value) else { throw ConfigurationError("shutdown.mode must be drain or requeue, not '\(value)'") }
+                c.shutdownMode = mode
+            }
+            try n.duration("drain_timeout_s") { c.drainTimeout = $0 }
+        }
+        try root.section("progress") { n in try n.int("interval_ms", 0...3_600_000) { c.progressInterval = .milliseconds($0) } }
         try root.section("jobs") { n in
             try n.int("max_body_bytes", 256...(256 << 20)) { c.jobs.maxBodyBytes = $0 }
             try n.int("default_timeout_s", 1...(30 * 86400)) { c.jobs.defaultTimeoutSeconds = $0 }

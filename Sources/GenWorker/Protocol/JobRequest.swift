@@ -9,8 +9,13 @@ public struct JobRequest: Sendable, Equatable {
     public var timeout: Duration
     /// The job's params as given (for logs and events).
     public var parameterNames: [String]
+    /// animate-14B from raw inputs: preprocess_data.py options to run first (its output
+    /// directory becomes generate.py's `--src_root_path`). Nil: one step.
+    public var preprocessArguments: [String]?
 
-    public init(id: String, task: WanTask, arguments: [String], timeout: Duration, parameterNames: [String]) {
+    public init(id: String, task: WanTask, arguments: [String], timeout: Duration, parameterNames: [String],
+                preprocessArguments: [String]? = nil) {
+        self.preprocessArguments = preprocessArguments
         self.id = id
         self.task = task
         self.arguments = arguments
@@ -101,21 +106,41 @@ public struct JobValidator: Sendable {
             throw reject("params.\(name) is required for \(taskName)")
         }
         var arguments: [String] = []
+        var preprocess: [String]?
+        let preprocessing = task == .animate14B && params["src_root_path"] == nil
+        if task == .animate14B {
+            if params["src_root_path"] != nil {
+                if let extra = ["video_path", "refer_path"].first(where: { params[$0] != nil }) {
+                    throw reject("params.\(extra) and params.src_root_path exclude each other (raw inputs are preprocessed; src_root_path is already preprocessed)")
+                }
+            } else if params["video_path"] == nil || params["refer_path"] == nil {
+                throw reject("animate-14B needs params.src_root_path, or params.video_path and params.refer_path to preprocess")
+            }
+        }
         for name in params.keys.sorted() {
             guard let kind = spec[name] else {
                 throw reject("params.\(String(name.prefix(64))) is not accepted for \(taskName) (accepted: \(spec.keys.sorted().joined(separator: ", ")))")
             }
+            let option: [String]
             do {
-                arguments += try argument(name, kind, params[name]!)
+                option = try argument(name, kind, params[name]!)
             } catch {
                 throw reject("params.\(name): \(error.message)")
             }
+            if preprocessing && WanTask.preprocessParameters.contains(name) {
+                preprocess = (preprocess ?? []) + option
+                if name != "replace_flag" { continue }
+            } else if !preprocessing && ["retarget_flag", "use_flux", "fps"].contains(name) {
+                throw reject("params.\(name) only applies when animate-14B preprocesses video_path and refer_path")
+            }
+            arguments += option
         }
+        if preprocessing && preprocess == nil { preprocess = [] }
         for (name, value) in task.defaultParameters where params[name] == nil {
             arguments += ["--\(name)", value]
         }
         return JobRequest(id: id, task: task, arguments: arguments, timeout: .seconds(timeoutSeconds),
-                          parameterNames: params.keys.sorted())
+                          parameterNames: params.keys.sorted(), preprocessArguments: preprocess)
     }
 
     struct ParameterError: Error { let message: String }

@@ -14,6 +14,8 @@ public struct SupervisorOptions: Sendable {
     public var pollInterval: Duration = .milliseconds(100)
     /// Lines of the child's output kept for the result. Default 50.
     public var logTailLines: Int = 50
+    /// The `genworker-watchdog` program. Default: next to the running executable.
+    public var watchdogPath: String?
 
     public init() {}
 }
@@ -93,12 +95,22 @@ public enum Supervisor {
         posix_spawnattr_setsigmask(&attributes, &empty)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK) | gw_posix_spawn_setsid_flag())
 
+        // Marks the run's whole tree, so it can be found through /proc whatever sessions it starts.
+        let runMarker = "GENWORKER_RUN=\(UUID().uuidString)"
+        var environment = spec.environment
+        environment["GENWORKER_RUN"] = String(runMarker.dropFirst("GENWORKER_RUN=".count))
         let argv = ([spec.executable] + spec.arguments).map { strdup($0) } + [nil]
-        let envp = spec.environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { (argv + envp).forEach { free($0) } }
         var pid: pid_t = 0
         result.startedAt = Date()
-        let status = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        // Registered under the lock so the orphan reaper never reaps a leader we wait for.
+        let status = ProcessTree.leaders.withLock { leaders in
+            let status = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+            if status == 0 { leaders.insert(pid) }
+            return status
+        }
+        defer { ProcessTree.leaders.withLock { _ = $0.remove(pid) } }
         close(outPipe[1])
         close(errPipe[1])
         guard status == 0 else {
@@ -120,6 +132,7 @@ public enum Supervisor {
             guard killAt == nil else { return }
             because()
             _ = kill(-pid, SIGTERM)
+            ProcessTree.signal(environment: runMarker, SIGTERM)
             killAt = clock.now + options.grace
         }
 
@@ -142,6 +155,7 @@ public enum Supervisor {
             if let killAt, clock.now >= killAt, !result.killed {
                 result.killed = true
                 _ = kill(-pid, SIGKILL)
+                ProcessTree.signal(environment: runMarker, SIGKILL)
             }
             var wait = options.pollInterval
             if let deadline, killAt == nil { wait = min(wait, max(deadline - clock.now, .zero)) }
@@ -158,8 +172,10 @@ public enum Supervisor {
             var raw: Int32 = 0
             if waitpid(pid, &raw, WNOHANG) == pid { exitStatus = raw }
         }
-        // The leader is gone; whatever is left of its process group is a stray holding resources.
+        // The leader is gone; whatever is left of its tree (its group, and descendants in
+        // sessions of their own) is a stray holding resources: none may survive the job.
         _ = kill(-pid, SIGKILL)
+        ProcessTree.killAll(environment: runMarker)
         // Read what is still buffered; stop at once when the pipes close, in 1 s at most.
         let drainUntil = clock.now + .seconds(1)
         while !open.isEmpty, clock.now < drainUntil {

@@ -30,6 +30,21 @@ public enum WanCommand {
                            workingDirectory: wan.repo)
     }
 
+    /// animate-14B's preprocessing: `python wan/modules/animate/preprocess/preprocess_data.py
+    /// --ckpt_path CKPT/Wan2.2-Animate-14B/process_checkpoint --save_path DIR --resolution_area 1280 720 ...`.
+    public static func preprocessSpec(for job: JobRequest, configuration: WorkerConfiguration, workDirectory: String,
+                                      devices: String? = nil) -> ProcessSpec {
+        let wan = configuration.wan
+        let script = (wan.repo as NSString).appendingPathComponent("wan/modules/animate/preprocess/preprocess_data.py")
+        let checkpoint = ((wan.checkpoints as NSString).appendingPathComponent(job.task.checkpointDirectory) as NSString)
+            .appendingPathComponent("process_checkpoint")
+        let arguments = [script, "--ckpt_path", checkpoint, "--save_path", workDirectory, "--resolution_area", "1280", "720"]
+            + (job.preprocessArguments ?? [])
+        return ProcessSpec(executable: wan.python, arguments: arguments,
+                           environment: childEnvironment(configuration: configuration, devices: devices),
+                           workingDirectory: wan.repo)
+    }
+
     /// The generator's environment: clean, never the worker's own (which holds the AMQP URL).
     /// PATH, HOME, LANG, TMPDIR, the CUDA/NVIDIA variables, `env.pass` names and `env.set` values.
     public static func childEnvironment(configuration: WorkerConfiguration, devices: String?,
@@ -47,6 +62,8 @@ public enum WanCommand {
         for key in configuration.passEnvironment { if let value = parent[key] { environment[key] = value } }
         for (key, value) in configuration.setEnvironment { environment[key] = value }
         if let devices { environment["CUDA_VISIBLE_DEVICES"] = devices }
+        // Marks every process of this worker's jobs for the watchdog and for a restarted worker.
+        environment["GENWORKER_OWNER"] = configuration.ownerToken
         // Secrets of the worker never reach the generator, whatever the config says.
         for key in environment.keys where key.hasPrefix("GENWORKER_AMQP") { environment[key] = nil }
         return environment

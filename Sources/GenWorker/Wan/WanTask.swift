@@ -61,6 +61,12 @@ public enum WanTask: String, CaseIterable, Sendable, Codable {
         case .animate14B:
             p["frame_num"] = .frameCount
             p["src_root_path"] = .inputDirectory
+            // Or raw inputs, preprocessed first (preprocess_data.py) into a per-job directory.
+            p["video_path"] = .inputFile
+            p["refer_path"] = .inputFile
+            p["retarget_flag"] = .flag
+            p["use_flux"] = .flag
+            p["fps"] = .integer(1...120)
             p["refert_num"] = .integer(1...77)
             p["replace_flag"] = .flag
             p["use_relighting_lora"] = .flag
@@ -76,9 +82,12 @@ public enum WanTask: String, CaseIterable, Sendable, Codable {
         case .i2vA14B: ["prompt", "image"]
         case .ti2v5B: ["prompt"]
         case .s2v14B: ["prompt", "image", "audio"]
-        case .animate14B: ["src_root_path"]
+        case .animate14B: []  // src_root_path, or video_path and refer_path: JobValidator checks
         }
     }
+
+    /// Params that belong to animate's preprocessing step (`replace_flag` goes to both steps).
+    public static let preprocessParameters: Set<String> = ["video_path", "refer_path", "retarget_flag", "use_flux", "fps", "replace_flag"]
 
     /// Params the worker sets when the job does not: animate's default `refert_num` 77 breaks with 77 frames.
     public var defaultParameters: [(String, String)] {

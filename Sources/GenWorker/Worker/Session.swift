@@ -71,8 +71,15 @@ final class Session: @unchecked Sendable {  // used from the owner thread only
         logger.info("consuming \(topology.jobsQueue) with \(configuration.worker.slots) slot(s) as \(configuration.worker.name)")
 
         while true {
-            for finished in worker.takeFinished() {
-                try complete(finished, jobs: jobs, results: results)
+            for update in worker.takeUpdates() {
+                switch update.kind {
+                case .progress(let event):
+                    guard running[update.deliveryTag] != nil else { continue }
+                    try events.publish(exchange: topology.eventsExchange, routingKey: "\(event.id).progress",
+                                       body: event.encoded(), properties: AMQPProperties(contentType: "application/json"))
+                case .finished(let event):
+                    try complete(deliveryTag: update.deliveryTag, event: event, jobs: jobs, results: results)
+                }
             }
             if let mode = worker.shutdownMode {
                 if let tag = jobsConsumer {
@@ -80,7 +87,11 @@ final class Session: @unchecked Sendable {  // used from the owner thread only
                     jobsConsumer = nil
                     worker.setConsuming(false)
                     logger.info("shutting down (\(mode.rawValue)): \(running.count) job(s) running")
-                    if mode == .requeue { running.values.forEach { $0.control.requestStop(.shutdown) } }
+                }
+                if mode == .requeue {
+                    for job in running.values where job.control.requestStop(.shutdown) {
+                        logger.info("shutdown: stopping the job to give it back to the queue", metadata: ["job": "\(job.job.id)"])
+                    }
                 }
                 if running.isEmpty { return }
             }
@@ -200,24 +211,26 @@ final class Session: @unchecked Sendable {  // used from the owner thread only
         let devices = configuration.worker.slots > 1 ? String(slot) : nil
         let logger = self.logger
         Thread.detachNewThread {
-            let event = worker.runner.run(job, control: control, redelivered: redelivered, devices: devices, logger: logger)
-            worker.post(FinishedJob(deliveryTag: tag, event: event))
+            let event = worker.runner.run(job, control: control, redelivered: redelivered, devices: devices, logger: logger) { progress in
+                worker.post(JobUpdate(deliveryTag: tag, kind: .progress(progress)))
+            }
+            worker.post(JobUpdate(deliveryTag: tag, kind: .finished(event)))
         }
     }
 
     /// Publishes a finished job's result (confirmed) and then acks it; or gives it back.
-    private func complete(_ finished: FinishedJob, jobs: AMQPChannel, results: AMQPChannel) throws {
-        guard let job = running.removeValue(forKey: finished.deliveryTag) else { return }
+    private func complete(deliveryTag: UInt64, event: JobEvent?, jobs: AMQPChannel, results: AMQPChannel) throws {
+        guard let job = running.removeValue(forKey: deliveryTag) else { return }
         freeSlots.append(job.slot)
-        guard let event = finished.event else {
+        guard let event else {
             // Requeue on shutdown: the job goes back to the queue for another worker.
-            return try jobs.nack(finished.deliveryTag, requeue: true)
+            return try jobs.nack(deliveryTag, requeue: true)
         }
         logger.info("\(event.event.rawValue)\(event.reason.map { " (\($0.rawValue))" } ?? "")", metadata: ["job": "\(event.id)"])
         if try publishTerminal(event, replyTo: job.replyTo, correlationID: job.correlationID, on: results) {
-            try jobs.ack(finished.deliveryTag)
+            try jobs.ack(deliveryTag)
         } else {
-            try jobs.nack(finished.deliveryTag, requeue: true)
+            try jobs.nack(deliveryTag, requeue: true)
         }
     }
 
@@ -249,8 +262,9 @@ final class Session: @unchecked Sendable {  // used from the owner thread only
         logger.warning("stopping \(running.count) running job(s): their deliveries are lost and the broker requeued them")
         for job in running.values { job.control.requestStop(.deliveryLost) }
         while !running.isEmpty {
-            for finished in worker.takeFinished() {
-                if let job = running.removeValue(forKey: finished.deliveryTag) { freeSlots.append(job.slot) }
+            for update in worker.takeUpdates() {
+                guard case .finished = update.kind else { continue }
+                if let job = running.removeValue(forKey: update.deliveryTag) { freeSlots.append(job.slot) }
             }
             if !running.isEmpty { Thread.sleep(forTimeInterval: 0.01) }
         }

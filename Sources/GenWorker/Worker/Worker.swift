@@ -3,11 +3,18 @@ import Foundation
 import Logging
 import Synchronization
 
-/// A finished run, posted by a job's thread for the connection's owner to publish and ack.
-struct FinishedJob: Sendable {
+/// What a job's thread posts for the connection's owner to publish.
+struct JobUpdate: Sendable {
+    enum Kind: Sendable {
+        /// A `progress` event (published without a confirm; the next one supersedes it).
+        case progress(JobEvent)
+        /// The run ended: its terminal event, or nil when it must publish nothing (its
+        /// delivery was lost, or the worker requeues it on shutdown).
+        case finished(JobEvent?)
+    }
+
     let deliveryTag: UInt64
-    /// Nil when the run must publish nothing (its delivery was lost, or requeue on shutdown).
-    let event: JobEvent?
+    let kind: Kind
 }
 
 /// What the worker does with a running job when asked to shut down.
@@ -23,14 +30,14 @@ public enum ShutdownMode: String, Sendable {
 /// confirm) before acking the job. Jobs run on threads of their own under the supervisor.
 ///
 /// The broker side and the jobs meet in two places only: each running job's
-/// ``JobControl`` (an atomic stop flag), and the mailbox of ``FinishedJob``s.
+/// ``JobControl`` (an atomic stop flag), and the mailbox of ``JobUpdate``s.
 public final class Worker: Sendable {
     public let configuration: WorkerConfiguration
     let logger: Logger
     let validator: JobValidator
     let runner: JobRunner
     private let wakeup = AMQPWakeup()
-    private let mailbox = Mutex<[FinishedJob]>([])
+    private let mailbox = Mutex<[JobUpdate]>([])
     private let shutdown = Mutex<ShutdownMode?>(nil)
     private let consuming = Atomic<Bool>(false)
     private let stopped = Atomic<Bool>(false)
@@ -46,8 +53,9 @@ public final class Worker: Sendable {
     public var isConsuming: Bool { consuming.load(ordering: .acquiring) }
 
     /// Asks the worker to stop taking jobs and return from ``run()``. Safe from any thread.
+    /// A drain can be turned into a requeue later (the drain deadline passed); not back.
     public func requestShutdown(_ mode: ShutdownMode = .drain) {
-        shutdown.withLock { if $0 == nil { $0 = mode } }
+        shutdown.withLock { if $0 == nil || mode == .requeue { $0 = mode } }
         wakeup.signal()
     }
 
@@ -56,6 +64,20 @@ public final class Worker: Sendable {
     /// Runs until ``requestShutdown(_:)``: connects, reconnects with backoff after a loss.
     /// Blocking: call it on a thread of its own (the connection's owner thread).
     public func run() {
+        // Descendants that leave their session stay ours to find, kill and reap.
+        if !ProcessTree.becomeSubreaper() { logger.warning("cannot become child subreaper (prctl); orphaned generator processes go to init") }
+        let owner = "GENWORKER_OWNER=\(configuration.ownerToken)"
+        let leftovers = ProcessTree.processes(withEnvironment: owner).count
+        if leftovers > 0 {
+            logger.warning("killing \(leftovers) generator process(es) left by an earlier life of this worker")
+            ProcessTree.killAll(environment: owner, timeout: .seconds(5))
+        }
+        var watchdog: Watchdog?
+        switch Watchdog.start(path: configuration.supervisor.watchdogPath ?? Watchdog.defaultPath, ownerToken: configuration.ownerToken) {
+        case .success(let started): watchdog = started
+        case .failure(let error): logger.warning("no watchdog (\(error.message)): if this worker is killed, its generators may outlive it")
+        }
+        defer { watchdog?.stop() }
         var backoff = Duration.milliseconds(250)
         let session = Session(worker: self)
         while shutdownMode == nil {
@@ -85,12 +107,12 @@ public final class Worker: Sendable {
         }
     }
 
-    func post(_ finished: FinishedJob) {
-        mailbox.withLock { $0.append(finished) }
+    func post(_ update: JobUpdate) {
+        mailbox.withLock { $0.append(update) }
         wakeup.signal()
     }
 
-    func takeFinished() -> [FinishedJob] {
+    func takeUpdates() -> [JobUpdate] {
         mailbox.withLock { box in
             defer { box.removeAll() }
             return box

@@ -1,0 +1,92 @@
+import CRabbitMQShim
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Finds a job's processes through /proc rather than trusting process groups: torchrun
+/// starts each worker in a session of its own, out of reach of the group's signals.
+/// Every generator is started with a marker in its environment (`GENWORKER_RUN=<uuid>`,
+/// `GENWORKER_OWNER=<worker>`), which its descendants inherit.
+public enum ProcessTree {
+    /// Live processes whose environment holds `marker` (`NAME=value`), this process excluded.
+    public static func processes(withEnvironment marker: String) -> [pid_t] {
+        let needle = Array(marker.utf8)
+        let me = getpid()
+        var found: [pid_t] = []
+        for pid in allPIDs() where pid != me {
+            guard let environ = FileManager.default.contents(atPath: "/proc/\(pid)/environ"), !environ.isEmpty else { continue }
+            let bytes = [UInt8](environ)
+            var start = 0
+            for (index, byte) in bytes.enumerated() where byte == 0 {
+                if index - start == needle.count && Array(bytes[start..<index]) == needle {
+                    if isAlive(pid) { found.append(pid) }
+                    break
+                }
+                start = index + 1
+            }
+        }
+        return found
+    }
+
+    /// Sends `signal` to every live process holding `marker`; returns how many there were.
+    @discardableResult
+    public static func signal(environment marker: String, _ signal: Int32) -> Int {
+        let pids = processes(withEnvironment: marker)
+        for pid in pids { _ = kill(pid, signal) }
+        return pids.count
+    }
+
+    /// SIGKILLs every process holding `marker` until none is left (at most `timeout`), reaping
+    /// the ones that were re-parented to us as subreaper. Returns whether none survived.
+    @discardableResult
+    public static func killAll(environment marker: String, timeout: Duration = .seconds(2)) -> Bool {
+        let end = ContinuousClock.now + timeout
+        while true {
+            let count = signal(environment: marker, SIGKILL)
+            reapOrphans()
+            if count == 0 { return true }
+            if ContinuousClock.now >= end { return false }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+    }
+
+    /// Becomes the child subreaper: orphaned descendants are re-parented to this process
+    /// instead of init, so they stay visible and reapable.
+    public static func becomeSubreaper() -> Bool { gw_set_child_subreaper() == 0 }
+
+    /// Pids a supervisor is waiting for itself; ``reapOrphans()`` leaves them alone.
+    static let leaders = Mutex<Set<pid_t>>([])
+
+    /// Reaps zombies re-parented to us (we are the subreaper) that no supervisor waits for.
+    public static func reapOrphans() {
+        let me = getpid()
+        let leaders = Self.leaders.withLock { $0 }
+        for pid in allPIDs() where !leaders.contains(pid) {
+            guard let stat = statFields(pid), stat.parent == me, stat.state == "Z" else { continue }
+            var status: Int32 = 0
+            _ = waitpid(pid, &status, WNOHANG)
+        }
+    }
+
+    static func isAlive(_ pid: pid_t) -> Bool {
+        guard let stat = statFields(pid) else { return false }
+        return stat.state != "Z" && stat.state != "X"
+    }
+
+    static func statFields(_ pid: pid_t) -> (state: Character, parent: pid_t)? {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/stat"),
+              let text = String(data: data, encoding: .utf8),
+              let close = text.lastIndex(of: ")") else { return nil }
+        let rest = text[text.index(after: close)...].split(separator: " ")
+        guard rest.count > 2, let state = rest[0].first, let parent = pid_t(rest[1]) else { return nil }
+        return (state, parent)
+    }
+
+    static func allPIDs() -> [pid_t] {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        return entries.compactMap { pid_t($0) }
+    }
+}

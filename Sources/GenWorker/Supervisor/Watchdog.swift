@@ -1,0 +1,57 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The worker's `genworker-watchdog` process: it holds the read end of a pipe whose
+/// write end only the worker has (close-on-exec, so no generator inherits it). When the
+/// worker dies, even by SIGKILL, the kernel closes the pipe and the watchdog kills every
+/// process marked with the worker's `GENWORKER_OWNER` token, within milliseconds.
+final class Watchdog: Sendable {
+    let pid: pid_t
+    private let pipeWriteEnd: Int32
+
+    /// Starts the watchdog found at `path`; nil (with a reason) when it cannot.
+    static func start(path: String, ownerToken: String) -> Result<Watchdog, WatchdogError> {
+        guard access(path, X_OK) == 0 else { return .failure(WatchdogError(message: "\(path) is not an executable")) }
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else { return .failure(WatchdogError(message: "pipe() failed")) }
+        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, fds[0], 0)
+        let argv = [strdup(path), strdup(ownerToken), nil]
+        let envp = [strdup("PATH=/usr/bin:/bin"), nil]
+        defer { (argv + envp).forEach { free($0) } }
+        var pid: pid_t = 0
+        let status = posix_spawn(&pid, path, &actions, nil, argv, envp)
+        close(fds[0])
+        guard status == 0 else {
+            close(fds[1])
+            return .failure(WatchdogError(message: "cannot start \(path): \(String(cString: strerror(status)))"))
+        }
+        return .success(Watchdog(pid: pid, pipeWriteEnd: fds[1]))
+    }
+
+    private init(pid: pid_t, pipeWriteEnd: Int32) {
+        self.pid = pid
+        self.pipeWriteEnd = pipeWriteEnd
+    }
+
+    /// Ends the watchdog (it sweeps once more: nothing of ours should be left by then).
+    func stop() {
+        close(pipeWriteEnd)
+        var status: Int32 = 0
+        _ = waitpid(pid, &status, 0)
+    }
+
+    /// `genworker-watchdog` next to the running executable (the CLI, or the test bundle).
+    static var defaultPath: String {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return ((executable as NSString).deletingLastPathComponent as NSString).appendingPathComponent("genworker-watchdog")
+    }
+}
+
+struct WatchdogError: Error { let message: String }
