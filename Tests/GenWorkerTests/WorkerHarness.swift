@@ -193,3 +193,101 @@ func processIsAlive(_ pid: Int32) -> Bool {
     let state = stat[stat.index(close, offsetBy: 2)]
     return state != "Z" && state != "X"
 }
+
+extension WorkerHarness {
+    /// The marker every generator of the worker `name` carries (see ProcessTree).
+    func ownerMarker(_ name: String) -> String {
+        var c = configuration
+        c.worker.name = name
+        return "GENWORKER_OWNER=\(c.ownerToken)"
+    }
+
+    /// Writes this harness's configuration as a YAML file for the `genworker` executable.
+    func writeConfigFile(name: String, extra: String = "") throws -> String {
+        let c = configuration, t = c.topology
+        let yaml = """
+            amqp:
+              url: \(c.amqp.url)
+            worker:
+              name: \(name)
+            topology:
+              jobs_exchange: \(t.jobsExchange)
+              jobs_queue: \(t.jobsQueue)
+              cancel_exchange: \(t.cancelExchange)
+              cancel_stream: \(t.cancelStream)
+              events_exchange: \(t.eventsExchange)
+              results_queue: \(t.resultsQueue)
+              dead_exchange: \(t.deadExchange)
+              dead_queue: \(t.deadQueue)
+              unrouted_exchange: \(t.unroutedExchange)
+              unrouted_queue: \(t.unroutedQueue)
+            wan:
+              python: python3
+              repo: \(c.wan.repo)
+              checkpoints: \(c.wan.checkpoints)
+            inputs:
+              roots: [\(c.inputRoots.joined(separator: ", "))]
+            outputs:
+              dir: \(c.outputsDirectory)
+            supervisor:
+              grace_s: 1
+            \(extra)
+            """
+        let path = root.appendingPathComponent("\(name).yaml").path
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// Starts `genworker run` as a process of its own; returns its pid once it consumes.
+    func spawnWorkerProcess(name: String, extraArguments: [String] = [], extraConfig: String = "") throws -> pid_t {
+        let config = try writeConfigFile(name: name, extra: extraConfig)
+        let executable = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "")
+            .deletingLastPathComponent().appendingPathComponent("genworker").path
+        let log = root.appendingPathComponent("\(name).log").path
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv = ([executable, "run", "--config", config] + extraArguments).map { strdup($0) } + [nil]
+        let env = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { (argv + env).forEach { free($0) } }
+        var pid: pid_t = 0
+        guard posix_spawn(&pid, executable, &actions, nil, argv, env) == 0 else { throw TestSupportError("cannot start \(executable)") }
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            if let text = try? String(contentsOfFile: log, encoding: .utf8), text.contains("consuming \(configuration.topology.jobsQueue)") { return pid }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        throw TestSupportError("genworker \(name) did not start consuming; log: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+    }
+
+    /// Waits for a child process to exit; returns its wait status.
+    func waitForExit(_ pid: pid_t, timeout: TimeInterval = 30) -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        var status: Int32 = 0
+        while Date() < deadline {
+            if waitpid(pid, &status, WNOHANG) == pid { return status }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        return nil
+    }
+
+    /// Waits until no process carries `marker`; returns how long that took, or nil.
+    func waitUntilGone(_ marker: String, timeout: TimeInterval = 5) -> TimeInterval? {
+        let start = Date()
+        while Date().timeIntervalSince(start) < timeout {
+            if ProcessTree.processes(withEnvironment: marker).isEmpty { return Date().timeIntervalSince(start) }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        return nil
+    }
+
+    /// The environment the stand-in of `id` was started with.
+    func standinEnvironment(_ id: String) -> [String: String]? {
+        let url = outputs.appendingPathComponent("\(id).mp4.argv.json")
+        guard let data = try? Data(contentsOf: url),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        return object["env"] as? [String: String]
+    }
+}
