@@ -9,6 +9,7 @@
 #   GENWORKER_BROKER_PORT  5679                AMQP port; TLS is PORT+1, dist PORT+20000
 #   GENWORKER_BROKER_NAME  genworker-PORT      Erlang node name (@localhost)
 #   GENWORKER_BROKER_EXTRA_CONF                extra rabbitmq.conf lines (tests)
+#   GENWORKER_BROKER_ADVANCED                  advanced.config contents (tests), default [].
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -67,7 +68,7 @@ make_tls() {
 write_config() {
   mkdir -p "$dir/log" "$dir/mnesia"
   echo '[].' > "$RABBITMQ_ENABLED_PLUGINS_FILE"
-  echo '[].' > "$RABBITMQ_ADVANCED_CONFIG_FILE"
+  echo "${GENWORKER_BROKER_ADVANCED:-[].}" > "$RABBITMQ_ADVANCED_CONFIG_FILE"
   : > "$RABBITMQ_CONF_ENV_FILE"
   {
     cat "$root/config/rabbitmq.conf"

@@ -194,3 +194,29 @@ final class SupervisionTests: XCTestCase {
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 }
+
+extension SupervisionTests {
+    func testARestartedWorkerKillsWhatItsPreviousLifeLeftBehind() throws {
+        let pid = try harness.spawnWorkerProcess(name: "phoenix")
+        try harness.submit(id: "leftover", prompt: "long [[step_s=0.5]]", params: ["sample_steps": 10])
+        let generator = try harness.waitUntilRunning("leftover")
+        // Kill the worker and its watchdog together, as an OOM killer of the whole group might not:
+        // the generator is left behind, re-parented to init.
+        let all = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.compactMap { pid_t($0) } ?? []
+        let watchdogs = all.filter { candidate in
+            guard let stat = try? String(contentsOfFile: "/proc/\(candidate)/stat", encoding: .utf8) else { return false }
+            let fields = stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ")
+            return stat.contains("(genworker-watch") && fields.count > 1 && pid_t(fields[1]) == pid
+        }
+        XCTAssertEqual(watchdogs.count, 1, "the worker should have one watchdog")
+        for p in watchdogs { kill(p, SIGKILL) }
+        kill(pid, SIGKILL)
+        _ = harness.waitForExit(pid)
+        Thread.sleep(forTimeInterval: 0.3)
+        XCTAssertTrue(processIsAlive(generator), "without its watchdog the generator should have outlived the worker")
+        try harness.startWorker(name: "phoenix")
+        // The new life kills the old generator before it takes any job (which then runs anew).
+        XCTAssertFalse(processIsAlive(generator), "the restarted worker left its previous life's generator running")
+        XCTAssertEqual(try harness.result("leftover", timeout: 60).status, .completed)
+    }
+}

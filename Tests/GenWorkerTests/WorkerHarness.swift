@@ -48,7 +48,7 @@ final class WorkerHarness {
         c.topology.unroutedQueue = "\(t).unrouted"
         configure(&c)
         configuration = c
-        client = try TestBroker.connect(name: "harness")
+        client = try AMQPConnection(url: c.amqp.url)
         channel = try client.openChannel()
         try channel.enableConfirms()
         try Topology.declare(on: channel, configuration: configuration)
@@ -144,7 +144,7 @@ final class WorkerHarness {
 
     /// Messages now in a queue, read without consuming them for good (they are requeued by closing the channel).
     func peek(queue: String, expecting count: Int, timeout: TimeInterval = 10) throws -> [AMQPDelivery] {
-        let connection = try TestBroker.connect(name: "peek")
+        let connection = try AMQPConnection(url: configuration.amqp.url)
         let peekChannel = try connection.openChannel()
         try peekChannel.consume(queue: queue)
         var got: [AMQPDelivery] = []
