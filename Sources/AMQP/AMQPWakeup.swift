@@ -8,7 +8,8 @@ import Darwin
 /// from any thread: the owner's wait returns ``AMQPEvent/woken`` at once. This is
 /// how finished job results reach the owner without it polling.
 public final class AMQPWakeup: Sendable {
-    let readDescriptor: Int32
+    /// Readable (for poll) after ``signal()``, until ``drain()``.
+    public let readDescriptor: Int32
     private let writeDescriptor: Int32
 
     public init() {
@@ -34,7 +35,8 @@ public final class AMQPWakeup: Sendable {
     }
 
     /// Consumes pending signals; returns whether there were any.
-    func drain() -> Bool {
+    @discardableResult
+    public func drain() -> Bool {
         var buffer = [UInt8](repeating: 0, count: 64)
         var any = false
         while read(readDescriptor, &buffer, buffer.count) > 0 { any = true }
