@@ -21,8 +21,11 @@ struct CommonOptions: ParsableArguments {
     @Option(name: .long, help: "AMQP URL; overrides amqp.url and GENWORKER_AMQP_URL.")
     var url: String?
 
-    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: String = "info"
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical (default: log.level).")
+    var logLevel: String?
+
+    @Option(name: .long, help: "Log format: text or json (default: log.format).")
+    var logFormat: String?
 
     func load() throws -> WorkerConfiguration {
         let path = config ?? (FileManager.default.fileExists(atPath: "config/genworker.yaml") ? "config/genworker.yaml" : nil)
@@ -38,8 +41,14 @@ struct CommonOptions: ParsableArguments {
         } catch {
             throw ValidationError("config: \(error)")
         }
-        let level = Logger.Level(rawValue: logLevel) ?? .info
+        let level = Logger.Level(rawValue: logLevel ?? configuration.logLevel) ?? .info
+        let json = (logFormat ?? configuration.logFormat) == "json"
         LoggingSystem.bootstrap { label in
+            if json {
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
@@ -67,10 +76,21 @@ struct Run: AsyncParsableCommand {
             mode = chosen
         }
         let logger = Logger(label: "genworker")
-        let service = WorkerService(worker: Worker(configuration: configuration, logger: logger), mode: mode,
-                                    drainTimeout: configuration.drainTimeout)
+        let worker = Worker(configuration: configuration, logger: logger)
+        var server: HealthServer?
+        if configuration.metrics.enabled {
+            let registry = Observability.bootstrapPrometheus()
+            do {
+                server = try Observability.startServer(configuration: configuration, worker: worker, registry: registry)
+                logger.info("metrics and health on \(configuration.metrics.address):\(server!.port) (/metrics, /healthz, /readyz)")
+            } catch {
+                throw ValidationError("metrics: \(error)")
+            }
+        }
+        let service = WorkerService(worker: worker, mode: mode, drainTimeout: configuration.drainTimeout)
         let group = ServiceGroup(configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+        _ = server
     }
 }
 

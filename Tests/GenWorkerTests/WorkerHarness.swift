@@ -208,6 +208,7 @@ extension WorkerHarness {
         let yaml = """
             amqp:
               url: \(c.amqp.url)
+              reconnect_max_s: 1
             worker:
               name: \(name)
             topology:
@@ -231,6 +232,9 @@ extension WorkerHarness {
               dir: \(c.outputsDirectory)
             supervisor:
               grace_s: 1
+            metrics:
+              address: 127.0.0.1
+              port: 0
             \(extra)
             """
         let path = root.appendingPathComponent("\(name).yaml").path
@@ -260,6 +264,20 @@ extension WorkerHarness {
             Thread.sleep(forTimeInterval: 0.05)
         }
         throw TestSupportError("genworker \(name) did not start consuming; log: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+    }
+
+    /// The metrics port a spawned worker logged.
+    func metricsPort(of name: String) -> Int? {
+        let text = (try? String(contentsOfFile: root.appendingPathComponent("\(name).log").path, encoding: .utf8)) ?? ""
+        guard let range = text.range(of: "metrics and health on 127.0.0.1:") else { return nil }
+        return Int(text[range.upperBound...].prefix { $0.isNumber })
+    }
+
+    /// GETs a path of a spawned worker's HTTP endpoint: (status, body).
+    func http(_ port: Int, _ path: String) -> (Int, String) {
+        guard let out = try? TestBroker.run("/usr/bin/curl", ["-s", "-m", "5", "-w", "\n%{http_code}", "http://127.0.0.1:\(port)\(path)"]) else { return (0, "") }
+        let lines = out.split(separator: "\n", omittingEmptySubsequences: false)
+        return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
     }
 
     /// Waits for a child process to exit; returns its wait status.

@@ -1,5 +1,6 @@
 import AMQP
 import Foundation
+import Logging
 import Yams
 
 /// Everything a worker is configured with: one YAML file (default `config/genworker.yaml`)
@@ -79,6 +80,20 @@ public struct WorkerConfiguration: Sendable {
     /// `outputs.dir`: videos are written here as `<job id>.mp4`. Default `/var/lib/genworker/outputs`.
     public var outputsDirectory = "/var/lib/genworker/outputs"
     public var supervisor = SupervisorOptions()
+    public struct MetricsSection: Sendable {
+        /// `metrics.enabled`: serve /metrics, /healthz, /readyz. Default true.
+        public var enabled = true
+        /// `metrics.address`: IPv4 address to listen on. Default 0.0.0.0 (probes come from outside).
+        public var address = "0.0.0.0"
+        /// `metrics.port`. Default 9464.
+        public var port = 9464
+    }
+
+    public var metrics = MetricsSection()
+    /// `log.format`: `text` or `json` (JSON lines). Default text.
+    public var logFormat = "text"
+    /// `log.level`: trace … critical. Default info.
+    public var logLevel = "info"
     /// `shutdown.mode`: on SIGTERM/SIGINT, `drain` (finish running jobs) or `requeue` (stop them, give them back). Default drain.
     public var shutdownMode: ShutdownMode = .drain
     /// `shutdown.drain_timeout_s`: a drain longer than this requeues what still runs. Default 1800 s.
@@ -171,6 +186,21 @@ public struct WorkerConfiguration: Sendable {
                 c.shutdownMode = mode
             }
             try n.duration("drain_timeout_s") { c.drainTimeout = $0 }
+        }
+        try root.section("metrics") { n in
+            try n.bool("enabled") { c.metrics.enabled = $0 }
+            try n.string("address") { c.metrics.address = $0 }
+            try n.int("port", 0...65535) { c.metrics.port = $0 }
+        }
+        try root.section("log") { n in
+            try n.string("format") { value in
+                guard ["text", "json"].contains(value) else { throw ConfigurationError("log.format must be text or json, not '\(value)'") }
+                c.logFormat = value
+            }
+            try n.string("level") { value in
+                guard Logger.Level(rawValue: value) != nil else { throw ConfigurationError("log.level must be one of trace, debug, info, notice, warning, error, critical") }
+                c.logLevel = value
+            }
         }
         try root.section("progress") { n in try n.int("interval_ms", 0...3_600_000) { c.progressInterval = .milliseconds($0) } }
         try root.section("jobs") { n in

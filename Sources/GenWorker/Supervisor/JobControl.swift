@@ -18,6 +18,7 @@ public enum StopRequest: Int, Sendable {
 public final class JobControl: Sendable {
     private let request = Atomic<Int>(0)
     private let wakeup = AMQPWakeup()
+    private let requestedAt = Mutex<ContinuousClock.Instant?>(nil)
 
     public init() {}
 
@@ -25,12 +26,16 @@ public final class JobControl: Sendable {
     @discardableResult
     public func requestStop(_ reason: StopRequest) -> Bool {
         let won = request.compareExchange(expected: 0, desired: reason.rawValue, ordering: .acquiringAndReleasing).exchanged
+        if won { requestedAt.withLock { $0 = .now } }
         wakeup.signal()
         return won
     }
 
     /// The pending stop request, if any.
     public var stopRequest: StopRequest? { StopRequest(rawValue: request.load(ordering: .acquiring)) }
+
+    /// When the winning stop request came (for the cancel-latency metric).
+    public var stopRequestedAt: ContinuousClock.Instant? { requestedAt.withLock { $0 } }
 
     var wakeDescriptor: Int32 { wakeup.readDescriptor }
 

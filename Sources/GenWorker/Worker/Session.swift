@@ -197,6 +197,10 @@ final class Session: @unchecked Sendable {  // used from the owner thread only
             return
         }
         let slot = freeSlots.isEmpty ? 0 : freeSlots.removeFirst()
+        worker.metrics.slots(busy: running.count + 1, total: configuration.worker.slots)
+        if let sent = delivery.properties.timestamp {
+            worker.metrics.queueWait(task: job.task.rawValue, seconds: Date().timeIntervalSince1970 - Double(sent))
+        }
         let control = JobControl()
         running[delivery.deliveryTag] = RunningJob(job: job, control: control, replyTo: delivery.properties.replyTo,
                                                    correlationID: delivery.properties.correlationID, slot: slot)
@@ -222,6 +226,12 @@ final class Session: @unchecked Sendable {  // used from the owner thread only
     private func complete(deliveryTag: UInt64, event: JobEvent?, jobs: AMQPChannel, results: AMQPChannel) throws {
         guard let job = running.removeValue(forKey: deliveryTag) else { return }
         freeSlots.append(job.slot)
+        worker.metrics.slots(busy: running.count, total: configuration.worker.slots)
+        if let event, let elapsed = event.elapsedSeconds { worker.metrics.jobRan(task: job.job.task.rawValue, seconds: elapsed) }
+        if event?.reason == .cancelledWhileRunning, let heard = job.control.stopRequestedAt {
+            let latency = (ContinuousClock.now - heard).components
+            worker.metrics.cancelLatency(seconds: Double(latency.seconds) + Double(latency.attoseconds) / 1e18)
+        }
         guard let event else {
             // Requeue on shutdown: the job goes back to the queue for another worker.
             return try jobs.nack(deliveryTag, requeue: true)
@@ -237,6 +247,7 @@ final class Session: @unchecked Sendable {  // used from the owner thread only
     /// Publishes a terminal event to the events exchange (and so to the results queue) and to
     /// `reply_to`, and waits for the broker's confirms. False when the broker refused it.
     private func publishTerminal(_ event: JobEvent, replyTo: String?, correlationID: String?, on channel: AMQPChannel) throws -> Bool {
+        defer { worker.metrics.jobFinished(task: event.task, status: event.event, reason: event.reason) }
         let body = event.encoded()
         var properties = AMQPProperties.persistentJSON()
         properties.messageID = event.id

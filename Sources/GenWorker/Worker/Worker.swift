@@ -36,6 +36,7 @@ public final class Worker: Sendable {
     let logger: Logger
     let validator: JobValidator
     let runner: JobRunner
+    let metrics: WorkerMetrics
     private let wakeup = AMQPWakeup()
     private let mailbox = Mutex<[JobUpdate]>([])
     private let shutdown = Mutex<ShutdownMode?>(nil)
@@ -47,6 +48,7 @@ public final class Worker: Sendable {
         self.logger = logger
         self.validator = JobValidator(configuration: configuration)
         self.runner = JobRunner(configuration: configuration)
+        self.metrics = WorkerMetrics(worker: configuration.worker.name)
     }
 
     /// True while connected and consuming jobs (`/readyz`).
@@ -85,7 +87,7 @@ public final class Worker: Sendable {
                 try session.run()
                 backoff = .milliseconds(250)
             } catch {
-                consuming.store(false, ordering: .releasing)
+                setConsuming(false)
                 logger.error("broker connection ended: \(error)")
                 session.abandonRunningJobs()
                 guard shutdownMode == nil else { break }
@@ -119,7 +121,10 @@ public final class Worker: Sendable {
         }
     }
 
-    func setConsuming(_ value: Bool) { consuming.store(value, ordering: .releasing) }
+    func setConsuming(_ value: Bool) {
+        consuming.store(value, ordering: .releasing)
+        metrics.connected(value)
+    }
 
     /// The session's connection must use the worker's wakeup, so job threads can reach it.
     func connect() throws(AMQPError) -> AMQPConnection {

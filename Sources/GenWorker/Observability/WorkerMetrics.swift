@@ -1,0 +1,48 @@
+import Foundation
+import Metrics
+
+/// The worker's metrics, through swift-metrics (the CLI bootstraps swift-prometheus and
+/// serves them on `/metrics`). Labels never carry job ids or anything secret.
+struct WorkerMetrics: Sendable {
+    let worker: String
+
+    /// `genworker_jobs_total{task,status,reason}`: terminal results published.
+    func jobFinished(task: String?, status: JobEventKind, reason: JobReason?) {
+        Counter(label: "genworker_jobs_total",
+                dimensions: [("task", task.flatMap { WanTask(rawValue: $0)?.rawValue } ?? "unknown"),
+                             ("status", status.rawValue), ("reason", reason?.rawValue ?? "")]).increment()
+    }
+
+    /// `genworker_job_run_seconds{task}`: how long the generator ran.
+    func jobRan(task: String, seconds: Double) {
+        Metrics.Timer(label: "genworker_job_run_seconds", dimensions: [("task", task)], preferredDisplayUnit: .seconds)
+            .recordNanoseconds(Int64(seconds * 1e9))
+    }
+
+    /// `genworker_queue_wait_seconds{task}`: publish (AMQP timestamp) to start.
+    func queueWait(task: String, seconds: Double) {
+        Metrics.Timer(label: "genworker_queue_wait_seconds", dimensions: [("task", task)], preferredDisplayUnit: .seconds)
+            .recordNanoseconds(Int64(max(0, seconds) * 1e9))
+    }
+
+    /// `genworker_cancel_latency_seconds`: cancel heard → the job's processes gone.
+    func cancelLatency(seconds: Double) {
+        Metrics.Timer(label: "genworker_cancel_latency_seconds", preferredDisplayUnit: .seconds).recordNanoseconds(Int64(seconds * 1e9))
+    }
+
+    /// `genworker_cancels_ignored_total{reason}`: cancels not honoured (unauthorised).
+    func cancelIgnored(reason: String) {
+        Counter(label: "genworker_cancels_ignored_total", dimensions: [("reason", reason)]).increment()
+    }
+
+    /// `genworker_slots_busy` and `genworker_slots`.
+    func slots(busy: Int, total: Int) {
+        Gauge(label: "genworker_slots_busy").record(busy)
+        Gauge(label: "genworker_slots").record(total)
+    }
+
+    /// `genworker_broker_connected`: 1 while connected and consuming.
+    func connected(_ value: Bool) {
+        Gauge(label: "genworker_broker_connected").record(value ? 1 : 0)
+    }
+}

@@ -1,0 +1,81 @@
+import AMQP
+import Foundation
+import GenWorker
+import TestSupport
+import XCTest
+
+/// `/metrics`, `/healthz`, `/readyz` and the logs of a real `genworker run` process.
+final class ObservabilityTests: XCTestCase {
+    func value(_ metrics: String, _ prefix: String) -> Double {
+        metrics.split(separator: "\n").filter { $0.hasPrefix(prefix) }
+            .compactMap { Double($0.split(separator: " ").last ?? "") }.reduce(0, +)
+    }
+
+    func testMetricsCountJobsByStatusAndNothingSecretLeaks() throws {
+        let harness = try WorkerHarness()
+        defer { harness.tearDown() }
+        let pid = try harness.spawnWorkerProcess(name: "metered", extraConfig: "log:\n  format: json")
+        defer { kill(pid, SIGTERM); _ = harness.waitForExit(pid) }
+        let port = try XCTUnwrap(harness.metricsPort(of: "metered"))
+        XCTAssertEqual(harness.http(port, "/healthz").0, 200)
+        XCTAssertEqual(harness.http(port, "/readyz").0, 200)
+        XCTAssertEqual(harness.http(port, "/nope").0, 404)
+
+        try harness.submit(id: "m-ok")
+        XCTAssertEqual(try harness.result("m-ok").status, .completed)
+        var metrics = harness.http(port, "/metrics").1
+        XCTAssertEqual(value(metrics, #"genworker_jobs_total{task="t2v-A14B",status="completed",reason=""}"#), 1, metrics)
+
+        try harness.submit(id: "m-bad", prompt: "x [[exit=3]] [[step_s=0.01]]")
+        try harness.submit(id: "m-long", prompt: "x [[step_s=0.5]]", params: ["sample_steps": 40])
+        _ = try harness.waitUntilRunning("m-long")
+        try harness.cancel("m-long")
+        XCTAssertEqual(try harness.result("m-bad").reason, .exitCode)
+        XCTAssertEqual(try harness.result("m-long").reason, .cancelledWhileRunning)
+        metrics = harness.http(port, "/metrics").1
+        XCTAssertEqual(value(metrics, #"genworker_jobs_total{task="t2v-A14B",status="completed",reason=""}"#), 1)
+        XCTAssertEqual(value(metrics, #"genworker_jobs_total{task="t2v-A14B",status="failed",reason="exit_code"}"#), 1)
+        XCTAssertEqual(value(metrics, #"genworker_jobs_total{task="t2v-A14B",status="cancelled",reason="cancelled_while_running"}"#), 1)
+        XCTAssertEqual(value(metrics, "genworker_cancel_latency_seconds_count"), 1)
+        XCTAssertEqual(value(metrics, "genworker_job_run_seconds_count"), 3)
+        XCTAssertEqual(value(metrics, "genworker_broker_connected"), 1)
+        XCTAssertEqual(value(metrics, "genworker_slots_busy"), 0)
+
+        // Logs are JSON lines with the job id on job lines; no password in logs or metrics.
+        let log = try String(contentsOfFile: harness.root.appendingPathComponent("metered.log").path, encoding: .utf8)
+        let lines = log.split(separator: "\n").filter { $0.hasPrefix("{") }
+        XCTAssertGreaterThan(lines.count, 3)
+        for line in lines {
+            let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], String(line))
+            XCTAssertNotNil(object["msg"])
+            if (object["msg"] as? String)?.contains("completed") == true { XCTAssertEqual(object["job"] as? String, "m-ok") }
+        }
+        let password = try AMQPConfiguration(url: TestBroker.url).password
+        for text in [log, metrics] {
+            XCTAssertFalse(text.contains(":\(password)@"), "a password leaked")
+            XCTAssertFalse(text.contains("amqp://"), "a broker URL leaked")
+        }
+    }
+
+    func testReadyzFollowsTheBroker() throws {
+        let port = 5689
+        let env = ["GENWORKER_BROKER_PORT": String(port)]
+        try TestBroker.run(TestBroker.script, ["start"], environment: env)
+        defer { _ = try? TestBroker.run(TestBroker.script, ["stop"], environment: env) }
+        let harness = try WorkerHarness { $0.amqp.url = "amqp://guest:guest@127.0.0.1:\(port)/" }
+        defer { harness.tearDown() }
+        let pid = try harness.spawnWorkerProcess(name: "ready", extraConfig: "")
+        defer { kill(pid, SIGKILL); _ = harness.waitForExit(pid) }
+        let http = try XCTUnwrap(harness.metricsPort(of: "ready"))
+        XCTAssertEqual(harness.http(http, "/readyz").0, 200)
+        try TestBroker.run(TestBroker.script, ["stop"], environment: env)
+        var deadline = Date().addingTimeInterval(10)
+        while harness.http(http, "/readyz").0 != 503, Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        XCTAssertEqual(harness.http(http, "/readyz").0, 503)
+        XCTAssertEqual(harness.http(http, "/healthz").0, 200, "alive even while the broker is away")
+        try TestBroker.run(TestBroker.script, ["start"], environment: env)
+        deadline = Date().addingTimeInterval(20)
+        while harness.http(http, "/readyz").0 != 200, Date() < deadline { Thread.sleep(forTimeInterval: 0.2) }
+        XCTAssertEqual(harness.http(http, "/readyz").0, 200, "not ready again after the broker came back")
+    }
+}
