@@ -39,12 +39,21 @@ public enum TestBroker {
     /// miss the exit of a script that leaves a daemon (the broker) behind.
     @discardableResult
     public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> String {
+        let (status, output) = try runCapturing(executable, arguments, environment: environment)
+        guard status == 0 else { throw TestSupportError("\(executable) \(arguments) failed (wait status \(status))") }
+        return output
+    }
+
+    /// Runs a program to completion; returns its wait status and stdout (stderr goes to `stderrPath` when given).
+    public static func runCapturing(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+                                    stderrPath: String? = nil) throws -> (status: Int32, output: String) {
         let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("genworker-run-\(UUID().uuidString)").path
         defer { unlink(outputPath) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        if let stderrPath { posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600) }
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let env = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { (argv + env).forEach { free($0) } }
@@ -53,9 +62,7 @@ public enum TestBroker {
         guard status == 0 else { throw TestSupportError("cannot start \(executable): errno \(status)") }
         var waitStatus: Int32 = 0
         while waitpid(pid, &waitStatus, 0) < 0 && errno == EINTR {}
-        let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-        guard waitStatus == 0 else { throw TestSupportError("\(executable) \(arguments) failed (wait status \(waitStatus))") }
-        return output
+        return (waitStatus, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")
     }
 }
 
