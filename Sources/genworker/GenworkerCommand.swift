@@ -4,6 +4,7 @@ import Foundation
 import GenWorker
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 @main
 struct GenworkerCommand: AsyncParsableCommand {
@@ -150,6 +151,7 @@ struct Submit: ParsableCommand {
         let channel = try connection.openChannel()
         var properties = AMQPProperties.persistentJSON()
         properties.messageID = jobID
+        properties.timestamp = UInt64(Date().timeIntervalSince1970)
         var watchQueue: String?
         if wait {
             watchQueue = try channel.declareQueue("", durable: false, exclusive: true, autoDelete: true).name
@@ -162,7 +164,7 @@ struct Submit: ParsableCommand {
             throw ValidationError("the broker refused the job")
         }
         FileHandle.standardOutput.write(Data("submitted \(jobID)\n".utf8))
-        if wait { try EventPrinter.follow(connection: connection, until: jobID) }
+        if wait { try EventPrinter.follow(connection: connection, until: jobID, cancelExchange: configuration.topology.cancelExchange) }
     }
 }
 
@@ -182,14 +184,32 @@ struct Watch: ParsableCommand {
     }
 }
 
+/// Prints events: a live progress bar and one line per event on a terminal, JSON lines otherwise.
 enum EventPrinter {
-    /// Prints events as JSON lines; returns after the terminal event of `id` (never without an id).
-    static func follow(connection: AMQPConnection, until id: String?) throws {
+    /// Follows events; returns after the terminal event of `id` (never without an id). With
+    /// `cancelOnInterrupt`, Ctrl-C asks whether to cancel the job instead of leaving.
+    static func follow(connection: AMQPConnection, until id: String?, cancelExchange: String? = nil) throws {
+        let terminal = isatty(1) == 1
+        let interrupted = Interrupts(enabled: cancelExchange != nil && id != nil)
         while true {
-            switch try connection.nextEvent(timeout: .seconds(1)) {
+            if interrupted.take(), let id, let cancelExchange {
+                FileHandle.standardError.write(Data("\ncancel job \(id)? [y/N] ".utf8))
+                if let answer = readLine(), answer.lowercased().hasPrefix("y") {
+                    let channel = try connection.openChannel()
+                    try channel.publish(exchange: cancelExchange, routingKey: "", body: Array("{\"id\":\"\(id)\"}".utf8),
+                                        properties: .persistentJSON())
+                    FileHandle.standardError.write(Data("cancel sent; waiting for the result\n".utf8))
+                }
+            }
+            switch try connection.nextEvent(timeout: .milliseconds(200)) {
             case .delivery(let delivery)?:
-                FileHandle.standardOutput.write(Data(delivery.body + [UInt8(ascii: "\n")]))
-                if let id, let event = try? JobEvent.decode(delivery.body), event.id == id, event.event.isTerminal {
+                let event = try? JobEvent.decode(delivery.body)
+                if terminal, let event {
+                    write(human(event), replacingLine: event.event == .progress)
+                } else {
+                    FileHandle.standardOutput.write(Data(delivery.body + [UInt8(ascii: "\n")]))
+                }
+                if let id, let event, event.id == id, event.event.isTerminal {
                     if event.event != .completed { throw ExitCode(1) }
                     return
                 }
@@ -200,4 +220,46 @@ enum EventPrinter {
             }
         }
     }
+
+    static func write(_ text: String, replacingLine: Bool) {
+        let line = replacingLine ? "\r\u{1B}[2K" + text : "\r\u{1B}[2K" + text + "\n"
+        FileHandle.standardOutput.write(Data(line.utf8))
+    }
+
+    /// One line for a person: a bar for progress, a sentence for the rest.
+    static func human(_ event: JobEvent) -> String {
+        switch event.event {
+        case .progress:
+            let p = event.progress
+            let percent = p?.percent ?? 0
+            let filled = max(0, min(20, percent / 5))
+            let bar = String(repeating: "█", count: filled) + String(repeating: " ", count: 20 - filled)
+            let eta = p?.etaSeconds.map { " eta \($0 / 60)m\($0 % 60)s" } ?? ""
+            let clip = (p?.clip ?? 1) > 1 ? " clip \(p!.clip!)" : ""
+            return "\(event.id) [\(bar)] \(String(format: "%3d", percent))% \(p?.step ?? 0)/\(p?.total ?? 0)\(eta) \(event.step ?? "") \(p?.phase ?? "")\(clip)"
+        case .started:
+            return "\(event.id) started on \(event.worker)\(event.redelivered == true ? " (redelivered)" : "")"
+        case .completed:
+            return "\(event.id) completed in \(event.elapsedSeconds.map { String(format: "%.1f s", $0) } ?? "?"): \(event.output ?? "")"
+        case .failed, .cancelled:
+            return "\(event.id) \(event.event.rawValue) (\(event.reason?.rawValue ?? "")): \(event.message ?? "")"
+        }
+    }
+}
+
+/// Counts SIGINTs while enabled (instead of dying), so `submit --wait` can ask about a cancel.
+final class Interrupts: @unchecked Sendable {  // source is set once in init
+    private let pending = Mutex<Int>(0)
+    private var source: DispatchSourceSignal?
+
+    init(enabled: Bool) {
+        guard enabled else { return }
+        signal(SIGINT, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        self.source = source
+        source.setEventHandler { [self] in pending.withLock { $0 += 1 } }
+        source.resume()
+    }
+
+    func take() -> Bool { pending.withLock { count in defer { count = 0 }; return count > 0 } }
 }
