@@ -17,7 +17,7 @@ broker-stop:
 	scripts/broker.sh stop
 
 build:
-	swift build -c release
+	scripts/build-release.sh
 
 bench: deps broker
 	scripts/bench-amqp.sh

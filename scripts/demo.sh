@@ -6,8 +6,8 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 scripts/broker.sh start
-swift build -c release --product genworker >/dev/null
-bin=.build/release/genworker
+scripts/build-release.sh >/dev/null
+bin=.build/dist/genworker
 demo=$root/.run/demo
 mkdir -p "$demo/inputs" "$demo/outputs" "$demo/checkpoints"
 cat > "$demo/genworker.yaml" <<YAML

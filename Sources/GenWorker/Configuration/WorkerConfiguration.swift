@@ -114,13 +114,14 @@ public struct WorkerConfiguration: Sendable {
         "\(worker.name)@\(topology.jobsQueue)".map { $0.isLetter || $0.isNumber || "-_.@".contains($0) ? $0 : "_" }.reduce("") { $0 + String($1) }
     }
 
-    /// Reads a YAML file, then the environment (`GENWORKER_AMQP_URL`).
+    /// Reads a YAML file, then the environment (`GENWORKER_AMQP_URL`, `GENWORKER_WORKER_NAME`).
     public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> WorkerConfiguration {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw ConfigurationError("cannot read the config file \(path)")
         }
         var configuration = try parse(yaml: text)
         if let url = environment["GENWORKER_AMQP_URL"], !url.isEmpty { configuration.amqp.url = url }
+        if let name = environment["GENWORKER_WORKER_NAME"], !name.isEmpty { configuration.worker.name = name }
         try configuration.validate()
         return configuration
     }

@@ -10,7 +10,7 @@ struct JobRunner: Sendable {
     /// The terminal event, or nil when the run was stopped because its delivery was lost
     /// or the worker shuts down in requeue mode (the job runs again elsewhere; no result).
     func run(_ job: JobRequest, control: JobControl, redelivered: Bool, devices: String?, logger: Logger,
-             onProgress: (JobEvent) -> Void = { _ in }) -> JobEvent? {
+             isShuttingDown: () -> Bool = { false }, onProgress: (JobEvent) -> Void = { _ in }) -> JobEvent? {
         let outputs = configuration.outputsDirectory as NSString
         let outputPath = outputs.appendingPathComponent("\(job.id).mp4")
         let workDirectory = outputs.appendingPathComponent("\(job.id).work")
@@ -84,6 +84,13 @@ struct JobRunner: Sendable {
                 break
             }
             if run.timedOut { return finish(.failed, .timeout, prefix + "timed out after \(job.timeout)") }
+            // systemd's KillMode=control-group and container runtimes signal every process at
+            // shutdown: a generator killed that way is not the job's fault; give the job back.
+            if case .signaled(let signal)? = run.termination, [SIGTERM, SIGINT].contains(signal), isShuttingDown() {
+                logger.warning("the generator got SIGTERM from outside during shutdown; the job goes back to the queue", metadata: ["job": "\(job.id)"])
+                unlink(outputPath)
+                return nil
+            }
             switch run.termination {
             case .exited(0)?:
                 if isLast {

@@ -215,7 +215,8 @@ final class Session: @unchecked Sendable {  // used from the owner thread only
         let devices = configuration.worker.slots > 1 ? String(slot) : nil
         let logger = self.logger
         Thread.detachNewThread {
-            let event = worker.runner.run(job, control: control, redelivered: redelivered, devices: devices, logger: logger) { progress in
+            let event = worker.runner.run(job, control: control, redelivered: redelivered, devices: devices, logger: logger,
+                                          isShuttingDown: { worker.shutdownMode != nil }) { progress in
                 worker.post(JobUpdate(deliveryTag: tag, kind: .progress(progress)))
             }
             worker.post(JobUpdate(deliveryTag: tag, kind: .finished(event)))
