@@ -61,7 +61,7 @@ final class WorkerHarness {
         c.worker.name = name
         configure(&c)
         var logger = Logger(label: "worker-\(name)")
-        logger.logLevel = .warning
+        logger.logLevel = .error
         let worker = Worker(configuration: c, logger: logger)
         let done = DispatchSemaphore(value: 0)
         Thread.detachNewThread { worker.run(); done.signal() }

@@ -90,6 +90,10 @@ public struct WorkerConfiguration: Sendable {
     }
 
     public var metrics = MetricsSection()
+    /// `cancel.authorize`: honour a cancel only from the job's submitter or an admin, by AMQP `user_id`. Default false.
+    public var cancelAuthorize = false
+    /// `cancel.admins`: broker users who may cancel any job. Default none.
+    public var cancelAdmins: [String] = []
     /// `log.format`: `text` or `json` (JSON lines). Default text.
     public var logFormat = "text"
     /// `log.level`: trace … critical. Default info.
@@ -187,6 +191,10 @@ public struct WorkerConfiguration: Sendable {
                 c.shutdownMode = mode
             }
             try n.duration("drain_timeout_s") { c.drainTimeout = $0 }
+        }
+        try root.section("cancel") { n in
+            try n.bool("authorize") { c.cancelAuthorize = $0 }
+            try n.strings("admins") { c.cancelAdmins = $0 }
         }
         try root.section("metrics") { n in
             try n.bool("enabled") { c.metrics.enabled = $0 }

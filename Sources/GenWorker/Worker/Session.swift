@@ -9,29 +9,36 @@ struct RunningJob {
     let replyTo: String?
     let correlationID: String?
     let slot: Int
+    /// The submitter as the broker vouches for it (AMQP `user_id`), if the job carried one.
+    let submitter: String?
 }
 
-/// Ids of cancelled jobs heard in the last `retention`: live from the cancel fanout, and
-/// replayed at start from the cancel stream, so a cancel sent while no worker ran still counts.
+/// Cancels heard in the last `retention`: live from the cancel fanout, and replayed at
+/// start from the cancel stream, so a cancel sent while no worker ran still counts. Each
+/// keeps the user the broker vouched for (`user_id`), for `cancel.authorize`.
 struct CancelLog {
     let retention: Duration
-    private var cancelledAt: [String: ContinuousClock.Instant] = [:]
+    private var cancels: [String: [(at: ContinuousClock.Instant, user: String?)]] = [:]
     private var lastPrune = ContinuousClock.now
 
     init(retention: Duration) { self.retention = retention }
 
-    mutating func insert(_ id: String) {
+    mutating func insert(_ id: String, user: String?) {
         let now = ContinuousClock.now
-        cancelledAt[id] = now
-        if now - lastPrune > .seconds(60) || cancelledAt.count > 1_000_000 {
-            cancelledAt = cancelledAt.filter { now - $0.value < retention }
+        cancels[id, default: []].append((now, user))
+        if now - lastPrune > .seconds(60) || cancels.count > 1_000_000 {
+            cancels = cancels.compactMapValues { entries in
+                let kept = entries.filter { now - $0.at < retention }
+                return kept.isEmpty ? nil : kept
+            }
             lastPrune = now
         }
     }
 
-    func contains(_ id: String) -> Bool {
-        guard let at = cancelledAt[id] else { return false }
-        return ContinuousClock.now - at < retention
+    /// Whether a cancel of `id` within the retention came from a user `allowed` accepts.
+    func contains(_ id: String, allowed: (String?) -> Bool) -> Bool {
+        let now = ContinuousClock.now
+        return cancels[id]?.contains { now - $0.at < retention && allowed($0.user) } ?? false
     }
 }
 
@@ -99,7 +106,7 @@ final class Session: @unchecked Sendable {  // used from the owner thread only
             case .delivery(let delivery)? where delivery.channel == jobs.id:
                 try handleJob(delivery, jobs: jobs, events: events, results: results)
             case .delivery(let delivery)? where delivery.channel == cancels.id:
-                handleCancel(delivery.body)
+                handleCancel(delivery)
                 try cancels.ack(delivery.deliveryTag)
             case .channelClosed(let channel, let code, let text)?:
                 if text.contains("delivery acknowledgement") && text.contains("timed out") {
@@ -139,7 +146,7 @@ final class Session: @unchecked Sendable {  // used from the owner thread only
                     logger.info("replayed \(replayed) cancel(s) from \(topology.cancelStream)")
                     return
                 }
-                if handleCancel(delivery.body) { replayed += 1 }
+                if handleCancel(delivery) { replayed += 1 }
             case .connectionClosed(let error):
                 throw error
             case .channelClosed(_, let code, let text):
@@ -153,15 +160,30 @@ final class Session: @unchecked Sendable {  // used from the owner thread only
 
     /// Records a cancel and stops the job if it runs here. Returns whether the message was a cancel.
     @discardableResult
-    private func handleCancel(_ body: [UInt8]) -> Bool {
-        guard let id = JobValidator.cancelID(body: body) else { return false }
-        cancelLog.insert(id)
+    private func handleCancel(_ delivery: AMQPDelivery) -> Bool {
+        guard let id = JobValidator.cancelID(body: delivery.body) else { return false }
+        let user = delivery.properties.userID
+        cancelLog.insert(id, user: user)
         for job in running.values where job.job.id == id {
+            guard mayCancel(user, submittedBy: job.submitter) else {
+                logger.warning("cancel by \(user.map { "'\($0)'" } ?? "an unnamed user") ignored: neither the submitter nor an admin (cancel.authorize)",
+                               metadata: ["job": "\(id)"])
+                worker.metrics.cancelIgnored(reason: "unauthorized")
+                continue
+            }
             if job.control.requestStop(.cancelled) {
                 logger.info("cancel: stopping the running job", metadata: ["job": "\(id)"])
             }
         }
         return true
+    }
+
+    /// With `cancel.authorize`, only the submitter or an admin may cancel, as the broker vouches
+    /// for them through `user_id` (RabbitMQ refuses a user_id that is not the connection's user).
+    private func mayCancel(_ user: String?, submittedBy submitter: String?) -> Bool {
+        guard configuration.cancelAuthorize else { return true }
+        guard let user else { return false }
+        return user == submitter || configuration.cancelAdmins.contains(user)
     }
 
     private func handleJob(_ delivery: AMQPDelivery, jobs: AMQPChannel, events: AMQPChannel, results: AMQPChannel) throws {
@@ -183,7 +205,8 @@ final class Session: @unchecked Sendable {  // used from the owner thread only
             // Into the dead-letter queue, never back into the job queue.
             return try jobs.reject(delivery.deliveryTag, requeue: false)
         }
-        if cancelLog.contains(job.id) {
+        let submitter = delivery.properties.userID
+        if cancelLog.contains(job.id, allowed: { mayCancel($0, submittedBy: submitter) }) {
             var event = JobEvent(id: job.id, task: job.task.rawValue, event: .cancelled, worker: configuration.worker.name)
             event.reason = .cancelledBeforeStart
             event.message = "cancelled before it started"
@@ -203,7 +226,7 @@ final class Session: @unchecked Sendable {  // used from the owner thread only
         }
         let control = JobControl()
         running[delivery.deliveryTag] = RunningJob(job: job, control: control, replyTo: delivery.properties.replyTo,
-                                                   correlationID: delivery.properties.correlationID, slot: slot)
+                                                   correlationID: delivery.properties.correlationID, slot: slot, submitter: submitter)
         var started = JobEvent(id: job.id, task: job.task.rawValue, event: .started, worker: configuration.worker.name)
         started.startedAt = Date()
         started.redelivered = delivery.redelivered
