@@ -10,6 +10,8 @@ Behaviour for tests and demos comes from directives inside the prompt:
   [[signal=11]]         die of this signal halfway
   [[grandchild]]        start a grandchild in its own session that ignores SIGTERM
   [[flood_mb=100]]      write this many MiB of log lines to stderr first
+  [[record_sigterm]]    on SIGTERM, write the time to SAVE_FILE.sigterm, then exit 143 (benchmarks)
+  [[noop]]              write an empty-ish video at once and exit (throughput benchmarks)
 It writes SAVE_FILE.argv.json (argv, environment, pid, start time) so tests can check what
 it received.
 """
@@ -72,12 +74,25 @@ def main():
         for _ in range(int(flood) * 1024):
             sys.stderr.buffer.write(line)
         sys.stderr.flush()
+    if directive(prompt, "noop") and args.save_file:
+        with open(args.save_file, "wb") as f:
+            f.write(b"\0" * 16)
+        return
+    if directive(prompt, "record_sigterm") and args.save_file:
+        def on_term(signum, frame):
+            with open(args.save_file + ".sigterm", "w") as f:
+                f.write(repr(time.time()))
+            os._exit(143)
+        signal.signal(signal.SIGTERM, on_term)
     if directive(prompt, "ignore_sigterm"):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if directive(prompt, "grandchild"):
-        subprocess.Popen([sys.executable, "-c",
-                          "import signal,time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(3600)"],
-                         start_new_session=True)
+        child = subprocess.Popen([sys.executable, "-c",
+                                  "import signal,time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(3600)"],
+                                 start_new_session=True)
+        if args.save_file:
+            with open(args.save_file + ".grandchild", "w") as f:
+                f.write(str(child.pid))
     log(f"Generation job args: {args}")
     log(f"Generation model config: stand-in for {args.task}")
     if args.prompt:
