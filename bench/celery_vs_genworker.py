@@ -112,7 +112,8 @@ class Genworker:
                     % (PY, os.path.dirname(STANDIN), self.out))
         self.log = os.path.join(work, "genworker.log")
         self.proc = None
-        self.conn = pika.BlockingConnection(pika.URLParameters(URL + "%2f"))
+        # No heartbeats: this client idles while the other system is measured.
+        self.conn = pika.BlockingConnection(pika.URLParameters(URL + "%2f?heartbeat=0"))
         self.ch = self.conn.channel()
         self.results = {}
 

@@ -263,6 +263,8 @@ extension WorkerHarness {
             if let text = try? String(contentsOfFile: log, encoding: .utf8), text.contains("consuming \(configuration.topology.jobsQueue)") { return pid }
             Thread.sleep(forTimeInterval: 0.05)
         }
+        kill(pid, SIGKILL)
+        _ = waitForExit(pid, timeout: 5)
         throw TestSupportError("genworker \(name) did not start consuming; log: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
     }
 

@@ -12,6 +12,8 @@ Behaviour for tests and demos comes from directives inside the prompt:
   [[flood_mb=100]]      write this many MiB of log lines to stderr first
   [[record_sigterm]]    on SIGTERM, write the time to SAVE_FILE.sigterm, then exit 143 (benchmarks)
   [[noop]]              write an empty-ish video at once and exit (throughput benchmarks)
+With GENWORKER_STANDIN_LEDGER set (env.set in the worker config), it appends "start ID PID TIME"
+and "end ID PID TIME" lines to that file (the chaos soak checks no job ran twice at once).
 It writes SAVE_FILE.argv.json (argv, environment, pid, start time) so tests can check what
 it received.
 """
@@ -61,8 +63,19 @@ def directive(prompt, name, default=None):
     return m.group(1) if m.group(1) is not None else True
 
 
+def ledger(kind, args):
+    path = os.environ.get("GENWORKER_STANDIN_LEDGER")
+    if path and args.save_file:
+        job = os.path.basename(args.save_file).rsplit(".mp4", 1)[0]
+        with open(path, "a") as f:
+            f.write("%s %s %d %.6f\n" % (kind, job, os.getpid(), time.time()))
+
+
 def main():
     args = parse()
+    ledger("start", args)
+    import atexit
+    atexit.register(ledger, "end", args)
     assert args.ckpt_dir is not None, "Please specify the checkpoint directory."
     prompt = args.prompt or ""
     if args.save_file:

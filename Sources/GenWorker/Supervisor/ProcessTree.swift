@@ -11,12 +11,20 @@ import Glibc
 /// Every generator is started with a marker in its environment (`GENWORKER_RUN=<uuid>`,
 /// `GENWORKER_OWNER=<worker>`), which its descendants inherit.
 public enum ProcessTree {
+    /// Where to look: every process on the host, or only this process's descendants (cheap:
+    /// a job's processes are always ours, since we are their subreaper).
+    public enum Scope: Sendable {
+        case system
+        case descendants
+    }
+
     /// Live processes whose environment holds `marker` (`NAME=value`), this process excluded.
-    public static func processes(withEnvironment marker: String) -> [pid_t] {
+    public static func processes(withEnvironment marker: String, scope: Scope = .system) -> [pid_t] {
         let needle = Array(marker.utf8)
         let me = getpid()
         var found: [pid_t] = []
-        for pid in allPIDs() where pid != me {
+        let candidates = scope == .descendants ? (descendants(of: me) ?? allPIDs()) : allPIDs()
+        for pid in candidates where pid != me {
             guard let environ = FileManager.default.contents(atPath: "/proc/\(pid)/environ"), !environ.isEmpty else { continue }
             let bytes = [UInt8](environ)
             var start = 0
@@ -33,8 +41,8 @@ public enum ProcessTree {
 
     /// Sends `signal` to every live process holding `marker`; returns how many there were.
     @discardableResult
-    public static func signal(environment marker: String, _ signal: Int32) -> Int {
-        let pids = processes(withEnvironment: marker)
+    public static func signal(environment marker: String, _ signal: Int32, scope: Scope = .system) -> Int {
+        let pids = processes(withEnvironment: marker, scope: scope)
         for pid in pids { _ = kill(pid, signal) }
         return pids.count
     }
@@ -42,10 +50,10 @@ public enum ProcessTree {
     /// SIGKILLs every process holding `marker` until none is left (at most `timeout`), reaping
     /// the ones that were re-parented to us as subreaper. Returns whether none survived.
     @discardableResult
-    public static func killAll(environment marker: String, timeout: Duration = .seconds(2)) -> Bool {
+    public static func killAll(environment marker: String, scope: Scope = .system, timeout: Duration = .seconds(2)) -> Bool {
         let end = ContinuousClock.now + timeout
         while true {
-            let count = signal(environment: marker, SIGKILL)
+            let count = signal(environment: marker, SIGKILL, scope: scope)
             reapOrphans()
             if count == 0 { return true }
             if ContinuousClock.now >= end { return false }
@@ -64,11 +72,37 @@ public enum ProcessTree {
     public static func reapOrphans() {
         let me = getpid()
         let leaders = Self.leaders.withLock { $0 }
-        for pid in allPIDs() where !leaders.contains(pid) {
+        for pid in children(of: me) ?? allPIDs() where !leaders.contains(pid) {
             guard let stat = statFields(pid), stat.parent == me, stat.state == "Z" else { continue }
             var status: Int32 = 0
             _ = waitpid(pid, &status, WNOHANG)
         }
+    }
+
+    /// Direct children of `pid` (all its threads), from /proc/PID/task/*/children; nil when the
+    /// kernel does not offer that file.
+    static func children(of pid: pid_t) -> [pid_t]? {
+        guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") else { return nil }
+        var result: [pid_t] = []
+        for task in tasks {
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/task/\(task)/children") else {
+                if task == String(pid) { return nil }
+                continue
+            }
+            result += String(decoding: data, as: UTF8.self).split(separator: " ").compactMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        }
+        return result
+    }
+
+    /// Every descendant of `pid`; nil when children cannot be listed.
+    static func descendants(of pid: pid_t) -> [pid_t]? {
+        guard var frontier = children(of: pid) else { return nil }
+        var result: [pid_t] = []
+        while let next = frontier.popLast() {
+            result.append(next)
+            frontier += children(of: next) ?? []
+        }
+        return result
     }
 
     static func isAlive(_ pid: pid_t) -> Bool {

@@ -132,7 +132,7 @@ public enum Supervisor {
             guard killAt == nil else { return }
             because()
             _ = kill(-pid, SIGTERM)
-            ProcessTree.signal(environment: runMarker, SIGTERM)
+            ProcessTree.signal(environment: runMarker, SIGTERM, scope: .descendants)
             killAt = clock.now + options.grace
         }
 
@@ -155,7 +155,7 @@ public enum Supervisor {
             if let killAt, clock.now >= killAt, !result.killed {
                 result.killed = true
                 _ = kill(-pid, SIGKILL)
-                ProcessTree.signal(environment: runMarker, SIGKILL)
+                ProcessTree.signal(environment: runMarker, SIGKILL, scope: .descendants)
             }
             var wait = options.pollInterval
             if let deadline, killAt == nil { wait = min(wait, max(deadline - clock.now, .zero)) }
@@ -175,7 +175,7 @@ public enum Supervisor {
         // The leader is gone; whatever is left of its tree (its group, and descendants in
         // sessions of their own) is a stray holding resources: none may survive the job.
         _ = kill(-pid, SIGKILL)
-        ProcessTree.killAll(environment: runMarker)
+        ProcessTree.killAll(environment: runMarker, scope: .descendants)
         // Read what is still buffered; stop at once when the pipes close, in 1 s at most.
         let drainUntil = clock.now + .seconds(1)
         while !open.isEmpty, clock.now < drainUntil {
