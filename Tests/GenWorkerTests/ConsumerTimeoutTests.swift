@@ -20,7 +20,10 @@ final class ConsumerTimeoutTests: XCTestCase {
     override func tearDownWithError() throws { try TestBroker.run(TestBroker.script, ["stop"], environment: environment) }
 
     func testConsumerTimeoutIsRecognisedLoggedAndTreatedAsALoss() throws {
-        let harness = try WorkerHarness { $0.amqp.url = "amqp://guest:guest@127.0.0.1:\(self.port)/" }
+        let harness = try WorkerHarness {
+            $0.amqp.url = "amqp://guest:guest@127.0.0.1:\(self.port)/"
+            $0.topology.deliveryLimit = 2
+        }
         defer { harness.tearDown() }
         let pid = try harness.spawnWorkerProcess(name: "overtime")
         defer { kill(pid, SIGKILL); _ = harness.waitForExit(pid) }
@@ -38,5 +41,11 @@ final class ConsumerTimeoutTests: XCTestCase {
         let stopBy = Date().addingTimeInterval(5)
         while processIsAlive(generator), Date() < stopBy { Thread.sleep(forTimeInterval: 0.05) }
         XCTAssertFalse(processIsAlive(generator), "the run whose delivery the broker took back went on")
+        // It runs again and again; at the delivery limit the client gets a result, not silence.
+        let result = try harness.result("overtime", timeout: 60)
+        XCTAssertEqual(result.status, .failed)
+        XCTAssertEqual(result.reason, .deliveryLimit)
+        let dead = try harness.peek(queue: harness.configuration.topology.deadQueue, expecting: 1)
+        XCTAssertEqual(dead.count, 1)
     }
 }

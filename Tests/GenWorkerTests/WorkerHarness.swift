@@ -222,6 +222,7 @@ extension WorkerHarness {
               dead_queue: \(t.deadQueue)
               unrouted_exchange: \(t.unroutedExchange)
               unrouted_queue: \(t.unroutedQueue)
+              delivery_limit: \(t.deliveryLimit)
             wan:
               python: python3
               repo: \(c.wan.repo)

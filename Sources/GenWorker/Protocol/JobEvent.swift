@@ -15,6 +15,9 @@ public enum JobReason: String, Sendable, Codable {
     case timeout
     case noOutput = "no_output"
     case spawnFailed = "spawn_failed"
+    /// Delivered `topology.delivery_limit` times without finishing (it kills workers, or
+    /// outlives the broker's consumer_timeout): failed rather than dead-lettered silently.
+    case deliveryLimit = "delivery_limit"
     case cancelledBeforeStart = "cancelled_before_start"
     case cancelledWhileRunning = "cancelled_while_running"
 }

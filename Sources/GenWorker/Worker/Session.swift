@@ -206,6 +206,22 @@ final class Session: @unchecked Sendable {  // used from the owner thread only
             return try jobs.reject(delivery.deliveryTag, requeue: false)
         }
         let submitter = delivery.properties.userID
+        // Quorum queues count earlier deliveries that ended without an ack. At the limit the
+        // job has killed workers or outlived consumer_timeout that often: it gets a result
+        // and goes to the dead-letter queue instead of vanishing there silently.
+        if let count = delivery.properties.headers?["x-delivery-count"]?.intValue, count >= configuration.topology.deliveryLimit {
+            var event = JobEvent(id: job.id, task: job.task.rawValue, event: .failed, worker: configuration.worker.name)
+            event.reason = .deliveryLimit
+            event.message = "delivered \(count + 1) times without finishing (the generator kills workers, or the job outlives the broker's consumer_timeout); not run again"
+            event.redelivered = true
+            logger.error("\(event.message!)", metadata: ["job": "\(job.id)"])
+            if try publishTerminal(event, replyTo: delivery.properties.replyTo, correlationID: delivery.properties.correlationID, on: results) {
+                try jobs.reject(delivery.deliveryTag, requeue: false)
+            } else {
+                try jobs.nack(delivery.deliveryTag, requeue: true)
+            }
+            return
+        }
         if cancelLog.contains(job.id, allowed: { mayCancel($0, submittedBy: submitter) }) {
             var event = JobEvent(id: job.id, task: job.task.rawValue, event: .cancelled, worker: configuration.worker.name)
             event.reason = .cancelledBeforeStart
