@@ -93,7 +93,19 @@ def cpu_and_rss(pids):
     return ticks / os.sysconf("SC_CLK_TCK"), rss / 1024.0
 
 
-class Genworker:
+class System:
+    """What both systems share: a worker process to stop and to measure."""
+    proc = None
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(60)
+
+    def pids(self):
+        return tree(self.proc.pid)
+
+
+class Genworker(System):
     name = "genworker"
 
     def __init__(self, work):
@@ -130,13 +142,6 @@ class Genworker:
             for status in ("completed", "failed", "cancelled"):
                 self.ch.queue_bind(self.queue, self.prefix + ".events", "*." + status)
 
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(60)
-
-    def pids(self):
-        return tree(self.proc.pid)
-
     def submit(self, job_id, prompt, steps=20):
         job = {"id": job_id, "task": "t2v-A14B", "params": {"prompt": prompt, "size": "832*480", "sample_steps": steps}}
         self.ch.basic_publish(self.prefix + ".jobs", "t2v-A14B", json.dumps(job).encode(),
@@ -168,7 +173,7 @@ class Genworker:
         return self.results.get(job_id, (None, None))
 
 
-class CeleryWorker:
+class CeleryWorker(System):
     name = "celery"
 
     def __init__(self, work):
@@ -194,13 +199,6 @@ class CeleryWorker:
             if os.path.exists(self.log) and open(self.log).read().count("ready.") > before:
                 break
             time.sleep(0.05)
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(60)
-
-    def pids(self):
-        return tree(self.proc.pid)
 
     def submit(self, job_id, prompt, steps=20):
         self.pending[job_id] = self.task.apply_async(args=[job_id, prompt, self.out, steps], task_id=job_id)

@@ -14,7 +14,7 @@ final class ClientExampleTests: XCTestCase {
         try harness.startWorker(name: "clients") { $0.progressInterval = .milliseconds(100) }
     }
 
-    override func tearDown() { harness.tearDown() }
+    override func tearDown() { harness?.tearDown() }
 
     var python: String { TestBroker.repositoryRoot.appendingPathComponent("examples/python/genworker_client.py").path }
     var shell: String { TestBroker.repositoryRoot.appendingPathComponent("examples/shell/genworker.sh").path }

@@ -11,7 +11,7 @@ final class ConnectionLossTests: XCTestCase {
     var harness: WorkerHarness!
 
     override func setUpWithError() throws { harness = try WorkerHarness() }
-    override func tearDown() { harness.tearDown() }
+    override func tearDown() { harness?.tearDown() }
 
     /// Closes the broker side of every connection whose name contains `name`.
     func closeConnections(named name: String) throws -> Int {

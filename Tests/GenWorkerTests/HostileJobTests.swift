@@ -10,7 +10,7 @@ final class HostileJobTests: XCTestCase {
     var harness: WorkerHarness!
 
     override func setUpWithError() throws { harness = try WorkerHarness { $0.jobs.maxBodyBytes = 4096 } }
-    override func tearDown() { harness.tearDown() }
+    override func tearDown() { harness?.tearDown() }
 
     func testEachBadJobFailsIsDeadLetteredAndTheNextJobRuns() throws {
         let outside = harness.root.appendingPathComponent("secret.png")

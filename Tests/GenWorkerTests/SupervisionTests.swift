@@ -10,7 +10,7 @@ final class SupervisionTests: XCTestCase {
     var harness: WorkerHarness!
 
     override func setUpWithError() throws { harness = try WorkerHarness() }
-    override func tearDown() { harness.tearDown() }
+    override func tearDown() { harness?.tearDown() }
 
     func testGrandchildInItsOwnSessionIgnoringSIGTERMIsGoneAfterTheCancel() throws {
         try harness.startWorker(name: "tree")

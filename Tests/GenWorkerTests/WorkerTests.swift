@@ -9,7 +9,7 @@ final class WorkerTests: XCTestCase {
     var harness: WorkerHarness!
 
     override func setUpWithError() throws { harness = try WorkerHarness() }
-    override func tearDown() { harness.tearDown() }
+    override func tearDown() { harness?.tearDown() }
 
     func testJobCompletesWithOneFullResultAndAStartedEvent() throws {
         let watch = try harness.channel.declareQueue(harness.prefix + ".watch", durable: false).name

@@ -39,17 +39,10 @@ public enum WanTask: String, CaseIterable, Sendable, Codable {
             "sample_solver": .choice(["unipc", "dpm++"]),
         ]
         switch self {
-        case .t2vA14B:
+        case .t2vA14B, .i2vA14B, .ti2v5B:
             p["prompt"] = .text
             p["frame_num"] = .frameCount
-        case .i2vA14B:
-            p["prompt"] = .text
-            p["frame_num"] = .frameCount
-            p["image"] = .inputFile
-        case .ti2v5B:
-            p["prompt"] = .text
-            p["frame_num"] = .frameCount
-            p["image"] = .inputFile
+            if self != .t2vA14B { p["image"] = .inputFile }
         case .s2v14B:
             p["prompt"] = .text
             p["image"] = .inputFile
