@@ -31,18 +31,20 @@ worker=$!
 trap 'kill -TERM $worker 2>/dev/null; wait $worker 2>/dev/null || true' EXIT
 sleep 1
 
+# Job ids must be unique: a cancelled id stays cancelled for 24 h (cancel.retention).
+run=$(date +%s)
 echo "== a job that completes (events as they arrive)"
-"$bin" submit --config "$demo/genworker.yaml" --task t2v-A14B --id demo-fox \
+"$bin" submit --config "$demo/genworker.yaml" --task t2v-A14B --id "demo-fox-$run" \
   --param 'prompt=A red fox running through snow [[step_s=0.05]]' --param size=832*480 --param sample_steps=20 --wait
-ls -l "$demo/outputs/demo-fox.mp4"
+ls -l "$demo/outputs/demo-fox-$run.mp4"
 
 echo "== a job cancelled while it runs"
-"$bin" submit --config "$demo/genworker.yaml" --task t2v-A14B --id demo-long \
+"$bin" submit --config "$demo/genworker.yaml" --task t2v-A14B --id "demo-long-$run" \
   --param 'prompt=A very long scene [[step_s=0.5]]' --param size=832*480 >/dev/null
-"$bin" watch --config "$demo/genworker.yaml" demo-long &
+"$bin" watch --config "$demo/genworker.yaml" "demo-long-$run" &
 watcher=$!
 sleep 2
-"$bin" cancel --config "$demo/genworker.yaml" demo-long
+"$bin" cancel --config "$demo/genworker.yaml" "demo-long-$run"
 wait $watcher || true
 echo "== worker log"
 cat "$demo/worker.log"
