@@ -303,6 +303,7 @@ public final class AMQPConnection {
         return error
     }
 
+    @discardableResult
     private func connectionClosedByBroker(code: UInt16, text: String) -> AMQPError {
         var ok = amqp_connection_close_ok_t()
         _ = amqp_send_method(state, 0, AMQPMethod.connectionCloseOK, &ok)
@@ -371,8 +372,8 @@ public final class AMQPConnection {
             return .channelClosed(channel: channel, replyCode: close.reply_code, replyText: error.message)
         case AMQPMethod.connectionClose:
             let close = method.decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
-            let error = connectionClosedByBroker(code: close.reply_code, text: close.reply_text.string)
-            _ = error
+            // fail() queued the one .connectionClosed event; hand it out now.
+            connectionClosedByBroker(code: close.reply_code, text: close.reply_text.string)
             return pendingEvents.isEmpty ? nil : pendingEvents.removeFirst()
         case AMQPMethod.basicCancel:
             let cancel = method.decoded.assumingMemoryBound(to: amqp_basic_cancel_t.self).pointee

@@ -101,9 +101,4 @@ final class HostileFloodTests: XCTestCase {
         }
         print("validator fuzz: 100000 inputs, \(accepted) accepted")
     }
-
-    private func residentBytes() -> Int {
-        guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
-        return (statm.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE)))
-    }
 }

@@ -102,10 +102,7 @@ final class SupervisionTests: XCTestCase {
     }
 
     func testATwoStepJobCancelledInItsFirstStepNeverStartsTheSecond() throws {
-        let video = harness.inputs.appendingPathComponent("slow-dance.mp4")
-        let refer = harness.inputs.appendingPathComponent("ref.png")
-        try Data("v".utf8).write(to: video)
-        try Data("p".utf8).write(to: refer)
+        let (video, refer) = try animateInputs(video: "slow-dance.mp4")
         try harness.startWorker(name: "steps")
         try harness.submit(Array(try JSONSerialization.data(withJSONObject: [
             "id": "steps", "task": "animate-14B", "params": ["video_path": video.path, "refer_path": refer.path]])), task: "animate-14B")
@@ -122,10 +119,7 @@ final class SupervisionTests: XCTestCase {
     }
 
     func testAnimateFromRawInputsRunsBothSteps() throws {
-        let video = harness.inputs.appendingPathComponent("dance.mp4")
-        let refer = harness.inputs.appendingPathComponent("ref.png")
-        try Data("v".utf8).write(to: video)
-        try Data("p".utf8).write(to: refer)
+        let (video, refer) = try animateInputs(video: "dance.mp4")
         try harness.startWorker(name: "animate")
         try harness.submit(Array(try JSONSerialization.data(withJSONObject: [
             "id": "anim", "task": "animate-14B",
@@ -187,15 +181,19 @@ final class SupervisionTests: XCTestCase {
         XCTAssertEqual(result.worker, "next")
         XCTAssertEqual(result.redelivered, true)
     }
-
-    private func residentBytes() -> Int {
-        guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
-        let pages = statm.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
-        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
-    }
 }
 
 extension SupervisionTests {
+    /// A raw video and reference image under the input roots, for animate's preprocessing
+    /// step (the stand-in preprocesses slowly when the video's name contains "slow").
+    func animateInputs(video name: String) throws -> (video: URL, refer: URL) {
+        let video = harness.inputs.appendingPathComponent(name)
+        let refer = harness.inputs.appendingPathComponent("ref.png")
+        try Data("v".utf8).write(to: video)
+        try Data("p".utf8).write(to: refer)
+        return (video, refer)
+    }
+
     func testARestartedWorkerKillsWhatItsPreviousLifeLeftBehind() throws {
         let pid = try harness.spawnWorkerProcess(name: "phoenix")
         try harness.submit(id: "leftover", prompt: "long [[step_s=0.5]]", params: ["sample_steps": 10])

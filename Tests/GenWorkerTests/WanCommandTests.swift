@@ -4,7 +4,7 @@ import XCTest
 
 final class WanCommandTests: XCTestCase {
     func job(_ task: WanTask, _ arguments: [String] = []) -> JobRequest {
-        JobRequest(id: "j", task: task, arguments: arguments, timeout: .seconds(60), parameterNames: [])
+        JobRequest(id: "j", task: task, arguments: arguments, timeout: .seconds(60))
     }
 
     func testSingleGPUCommandFollowsTheReadme() {

@@ -187,11 +187,12 @@ func assertMatchesSchema(_ body: [UInt8], _ schema: String, file: StaticString =
 }
 
 /// Whether a process exists (and is not a zombie).
-func processIsAlive(_ pid: Int32) -> Bool {
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
-    guard let close = stat.lastIndex(of: ")") else { return false }
-    let state = stat[stat.index(close, offsetBy: 2)]
-    return state != "Z" && state != "X"
+func processIsAlive(_ pid: Int32) -> Bool { ProcessTree.isAlive(pid) }
+
+/// This test process's resident memory in bytes.
+func residentBytes() -> Int {
+    guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    return (statm.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE)))
 }
 
 extension WorkerHarness {

@@ -115,7 +115,7 @@ public struct WorkerConfiguration: Sendable {
     /// Marks this worker's generators (`GENWORKER_OWNER`): the worker's name and its queue.
     /// The watchdog kills them when the worker dies; a restarted worker kills what is left.
     public var ownerToken: String {
-        "\(worker.name)@\(topology.jobsQueue)".map { $0.isLetter || $0.isNumber || "-_.@".contains($0) ? $0 : "_" }.reduce("") { $0 + String($1) }
+        String("\(worker.name)@\(topology.jobsQueue)".map { $0.isLetter || $0.isNumber || "-_.@".contains($0) ? $0 : "_" })
     }
 
     /// Reads a YAML file, then the environment (`GENWORKER_AMQP_URL`, `GENWORKER_WORKER_NAME`).

@@ -4,8 +4,6 @@ import Metrics
 /// The worker's metrics, through swift-metrics (the CLI bootstraps swift-prometheus and
 /// serves them on `/metrics`). Labels never carry job ids or anything secret.
 struct WorkerMetrics: Sendable {
-    let worker: String
-
     /// `genworker_jobs_total{task,status,reason}`: terminal results published.
     func jobFinished(task: String?, status: JobEventKind, reason: JobReason?) {
         Counter(label: "genworker_jobs_total",

@@ -7,20 +7,16 @@ public struct JobRequest: Sendable, Equatable {
     /// generate.py options from `params`, in a stable order, e.g. `["--prompt", "a cat", "--size", "1280*720"]`.
     public var arguments: [String]
     public var timeout: Duration
-    /// The job's params as given (for logs and events).
-    public var parameterNames: [String]
     /// animate-14B from raw inputs: preprocess_data.py options to run first (its output
     /// directory becomes generate.py's `--src_root_path`). Nil: one step.
     public var preprocessArguments: [String]?
 
-    public init(id: String, task: WanTask, arguments: [String], timeout: Duration, parameterNames: [String],
-                preprocessArguments: [String]? = nil) {
+    public init(id: String, task: WanTask, arguments: [String], timeout: Duration, preprocessArguments: [String]? = nil) {
         self.preprocessArguments = preprocessArguments
         self.id = id
         self.task = task
         self.arguments = arguments
         self.timeout = timeout
-        self.parameterNames = parameterNames
     }
 }
 
@@ -140,7 +136,7 @@ public struct JobValidator: Sendable {
             arguments += ["--\(name)", value]
         }
         return JobRequest(id: id, task: task, arguments: arguments, timeout: .seconds(timeoutSeconds),
-                          parameterNames: params.keys.sorted(), preprocessArguments: preprocess)
+                          preprocessArguments: preprocess)
     }
 
     struct ParameterError: Error { let message: String }

@@ -105,7 +105,8 @@ public enum ProcessTree {
         return result
     }
 
-    static func isAlive(_ pid: pid_t) -> Bool {
+    /// Whether `pid` exists and is not a zombie.
+    public static func isAlive(_ pid: pid_t) -> Bool {
         guard let stat = statFields(pid) else { return false }
         return stat.state != "Z" && stat.state != "X"
     }

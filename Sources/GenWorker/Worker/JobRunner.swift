@@ -62,9 +62,10 @@ struct JobRunner: Sendable {
                 update.step = step.name
                 onProgress(update)
             }
-            if index == 0 { event.startedAt = run.startedAt }
+            let jobStartedAt = event.startedAt ?? run.startedAt
+            event.startedAt = jobStartedAt
             event.endedAt = run.endedAt
-            event.elapsedSeconds = ((event.endedAt ?? run.endedAt).timeIntervalSince(event.startedAt ?? run.startedAt) * 1000).rounded() / 1000
+            event.elapsedSeconds = (run.endedAt.timeIntervalSince(jobStartedAt) * 1000).rounded() / 1000
             event.logTail = run.logTail
             event.exitCode = nil
             event.signal = nil

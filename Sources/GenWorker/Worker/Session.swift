@@ -43,7 +43,8 @@ struct CancelLog {
 }
 
 /// One connection's life: declare, replay cancels, consume, run, publish. Owned by the worker's owner thread.
-final class Session: @unchecked Sendable {  // used from the owner thread only
+/// Used from the owner thread only.
+final class Session {
     let worker: Worker
     var configuration: WorkerConfiguration { worker.configuration }
     var logger: Logger { worker.logger }

@@ -41,14 +41,13 @@ public final class Worker: Sendable {
     private let mailbox = Mutex<[JobUpdate]>([])
     private let shutdown = Mutex<ShutdownMode?>(nil)
     private let consuming = Atomic<Bool>(false)
-    private let stopped = Atomic<Bool>(false)
 
     public init(configuration: WorkerConfiguration, logger: Logger = Logger(label: "genworker")) {
         self.configuration = configuration
         self.logger = logger
         self.validator = JobValidator(configuration: configuration)
         self.runner = JobRunner(configuration: configuration)
-        self.metrics = WorkerMetrics(worker: configuration.worker.name)
+        self.metrics = WorkerMetrics()
     }
 
     /// True while connected and consuming jobs (`/readyz`).
@@ -97,7 +96,6 @@ public final class Worker: Sendable {
             }
         }
         consuming.store(false, ordering: .releasing)
-        stopped.store(true, ordering: .releasing)
         logger.info("worker stopped")
     }
 
