@@ -1,9 +1,10 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// Linux only: the worker relies on /proc, prctl(PR_SET_CHILD_SUBREAPER), pidfd_open and
+// posix_spawn's GNU extensions, so no Apple platform is listed.
 let package = Package(
     name: "genworker",
-    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "genworker", targets: ["genworker"]),
         .library(name: "AMQP", targets: ["AMQP"]),
@@ -16,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
     ],
     targets: [
         // rabbitmq-c 0.11 from the system (Debian: librabbitmq-dev).
@@ -24,18 +26,23 @@ let package = Package(
             pkgConfig: "librabbitmq",
             providers: [.apt(["librabbitmq-dev"])]
         ),
-        // What Swift cannot call: variadic C (amqp_login, prctl) and a few socket options.
+        // What the AMQP layer cannot call from Swift: the variadic login, a socket send timeout.
         .target(name: "CRabbitMQShim", dependencies: ["CRabbitMQ"]),
-        .target(name: "AMQP", dependencies: ["CRabbitMQ", "CRabbitMQShim"]),
+        // Process primitives Swift cannot reach: prctl, pidfd_open, GNU spawn flags, wait-status macros.
+        .target(name: "CProcessShims"),
+        // A self-pipe that wakes a poll() from any thread; shared by the AMQP owner loop and the supervisor.
+        .target(name: "WakePipe"),
+        .target(name: "AMQP", dependencies: ["CRabbitMQ", "CRabbitMQShim", "WakePipe"]),
         .target(
             name: "GenWorker",
             dependencies: [
-                "AMQP", "CRabbitMQShim",
+                "AMQP", "WakePipe", "CProcessShims",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
         .executableTarget(
@@ -44,19 +51,25 @@ let package = Package(
                 "GenWorker", "AMQP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
-        // Helpers for the tests: the private broker, the repository's paths, child processes.
-        .target(name: "TestSupport", dependencies: ["AMQP"], path: "Tests/TestSupport"),
-        // Kills a dead worker's generators (see Supervisor/ProcessTree.swift).
+        // Kills a dead worker's generators (see Supervisor/Watchdog.swift).
         .executableTarget(name: "genworker-watchdog"),
         // Benchmark of the AMQP layer (scripts/bench-amqp.sh), not a test.
         .executableTarget(name: "amqp-bench", dependencies: ["AMQP"]),
-        .testTarget(name: "AMQPTests", dependencies: ["AMQP", "TestSupport"]),
-        .testTarget(name: "GenWorkerTests", dependencies: ["GenWorker", "AMQP", "TestSupport"]),
+        // Helpers for the tests: the private broker, the repository's paths, child processes.
+        .target(name: "TestSupport", dependencies: ["AMQP"], path: "Tests/TestSupport"),
+        // Every pure part, without a broker: `swift test --filter GenWorkerUnitTests`.
+        .testTarget(
+            name: "GenWorkerUnitTests",
+            dependencies: ["GenWorker", "AMQP", "TestSupport", .product(name: "Yams", package: "Yams")]
+        ),
+        // Against the private RabbitMQ (scripts/broker.sh) and real child processes.
+        .testTarget(name: "AMQPIntegrationTests", dependencies: ["AMQP", "WakePipe", "TestSupport"]),
+        .testTarget(
+            name: "GenWorkerIntegrationTests",
+            dependencies: ["GenWorker", "AMQP", "TestSupport", .product(name: "Logging", package: "swift-log")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

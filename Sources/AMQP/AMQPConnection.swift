@@ -1,5 +1,6 @@
 import CRabbitMQ
 import CRabbitMQShim
+import WakePipe
 
 #if canImport(Glibc)
 import Glibc
@@ -21,7 +22,7 @@ import Glibc
 public final class AMQPConnection {
     public let configuration: AMQPConfiguration
     /// Signal it from any thread to make the owner's ``nextEvent(timeout:)`` return ``AMQPEvent/woken``.
-    public let wakeup: AMQPWakeup
+    public let wakeup: WakePipe
     /// The heartbeat interval the broker and we agreed on; `.zero` when off.
     public private(set) var negotiatedHeartbeat: Duration = .zero
 
@@ -43,7 +44,7 @@ public final class AMQPConnection {
     /// Connects and logs in. Throws ``AMQPError`` with kind `.connectionFailed`,
     /// `.authenticationFailed`, `.accessRefused` or `.tls`.
     /// Pass a `wakeup` to keep one across reconnects (a worker's result mailbox does).
-    public init(configuration: AMQPConfiguration, wakeup: AMQPWakeup = AMQPWakeup()) throws(AMQPError) {
+    public init(configuration: AMQPConfiguration, wakeup: WakePipe = WakePipe()) throws(AMQPError) {
         self.configuration = configuration
         self.wakeup = wakeup
         guard let state = amqp_new_connection() else { throw AMQPError(.library, "out of memory") }
@@ -317,8 +318,8 @@ public final class AMQPConnection {
         if negotiatedHeartbeat > .zero { slice = min(slice, negotiatedHeartbeat / 2) }
         var fds = [pollfd(fd: socketDescriptor, events: Int16(POLLIN), revents: 0)]
         if watchWakeup { fds.append(pollfd(fd: wakeup.readDescriptor, events: Int16(POLLIN), revents: 0)) }
-        // Round up so a 0.4 ms wait does not become a busy 0 ms poll.
-        let ms = Int32(min((slice.components.attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000 + slice.components.seconds * 1000, 60_000))
+        // Rounded up, so a 0.4 ms wait does not become a busy 0 ms poll.
+        let ms = min(WakePipe.milliseconds(slice), 60_000)
         let ready = poll(&fds, nfds_t(fds.count), ms)
         guard ready > 0 else { return (false, false) }
         return (fds[0].revents != 0, watchWakeup && fds[1].revents != 0)

@@ -1,5 +1,5 @@
-/// An error from the AMQP layer: what kind, the broker's reply code and text
-/// when the broker sent one, and rabbitmq-c's status when the library failed.
+/// An error from the AMQP layer: what kind, and the broker's reply code and text
+/// when the broker sent one. rabbitmq-c's own status stays inside this module.
 ///
 /// Its `description` never contains a password: nothing that builds one is given the password.
 public struct AMQPError: Error, Sendable, CustomStringConvertible, Equatable {
@@ -34,9 +34,14 @@ public struct AMQPError: Error, Sendable, CustomStringConvertible, Equatable {
     /// The broker's reply text or our explanation.
     public var message: String
     /// rabbitmq-c's status (negative `amqp_status_enum`), when the library reported the failure.
-    public var libraryStatus: Int32?
+    /// Internal: no C status code crosses the module's API.
+    var libraryStatus: Int32?
 
-    public init(_ kind: Kind, _ message: String, replyCode: UInt16? = nil, libraryStatus: Int32? = nil) {
+    public init(_ kind: Kind, _ message: String, replyCode: UInt16? = nil) {
+        self.init(kind, message, replyCode: replyCode, libraryStatus: nil)
+    }
+
+    init(_ kind: Kind, _ message: String, replyCode: UInt16? = nil, libraryStatus: Int32?) {
         self.kind = kind
         self.message = message
         self.replyCode = replyCode

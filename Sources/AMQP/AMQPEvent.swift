@@ -44,6 +44,6 @@ public enum AMQPEvent: Sendable {
     /// The connection is gone: closed by the broker (with its code and text) or lost
     /// (socket error, missed heartbeats). Every later call throws.
     case connectionClosed(AMQPError)
-    /// Another thread called ``AMQPWakeup/signal()``.
+    /// Another thread called the connection's `WakePipe.signal()`.
     case woken
 }

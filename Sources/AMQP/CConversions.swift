@@ -19,12 +19,6 @@ final class CArena {
         return amqp_bytes_t(len: array.count, bytes: pointer)
     }
 
-    func cString(_ string: String) -> UnsafePointer<CChar> {
-        let pointer = strdup(string)!
-        allocations.append(UnsafeMutableRawPointer(pointer))
-        return UnsafePointer(pointer)
-    }
-
     func table(_ table: AMQPTable?) -> amqp_table_t {
         guard let table, !table.isEmpty else { return amqp_table_t(num_entries: 0, entries: nil) }
         let entries = allocate(amqp_table_entry_t.self, count: table.count)
@@ -170,7 +164,6 @@ enum AMQPMethod {
     static let channelClose: UInt32 = 0x0014_0028
     static let channelCloseOK: UInt32 = 0x0014_0029
     static let basicCancel: UInt32 = 0x003C_001E
-    static let basicCancelOK: UInt32 = 0x003C_001F
     static let basicReturn: UInt32 = 0x003C_0032
     static let basicDeliver: UInt32 = 0x003C_003C
     static let basicAck: UInt32 = 0x003C_0050

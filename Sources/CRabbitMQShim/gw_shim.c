@@ -1,11 +1,6 @@
-#define _GNU_SOURCE
 #include "gw_shim.h"
 
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -61,22 +56,4 @@ int gw_socket_set_send_timeout(int fd, long milliseconds) {
   tv.tv_sec = milliseconds / 1000;
   tv.tv_usec = (milliseconds % 1000) * 1000;
   return setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-}
-
-int gw_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
-
-int gw_set_parent_death_signal(int sig) { return prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0); }
-
-short gw_posix_spawn_setsid_flag(void) { return POSIX_SPAWN_SETSID; }
-
-int gw_pidfd_open(pid_t pid) {
-#ifdef SYS_pidfd_open
-  return (int)syscall(SYS_pidfd_open, pid, 0);
-#else
-  return -1;
-#endif
-}
-
-int gw_posix_spawn_file_actions_addchdir(posix_spawn_file_actions_t *actions, const char *path) {
-  return posix_spawn_file_actions_addchdir_np(actions, path);
 }

@@ -3,7 +3,6 @@ import ArgumentParser
 import Foundation
 import GenWorker
 import Logging
-import ServiceLifecycle
 import Synchronization
 
 @main
@@ -12,6 +11,44 @@ struct GenworkerCommand: AsyncParsableCommand {
         commandName: "genworker",
         abstract: "Runs Wan2.2 video-generation jobs from RabbitMQ, and talks to the workers.",
         subcommands: [Run.self, Submit.self, Cancel.self, Watch.self, Declare.self])
+
+    /// Usage errors (bad arguments) print the usage and exit 64; a runtime failure (a
+    /// broker that is down, a port already taken, a bad config) prints one line saying what
+    /// and what to try, and exits with its own code (`sysexits.h`), never with the usage.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as GenWorkerError {
+            FileHandle.standardError.write(Data("genworker: \(error)\n".utf8))
+            Foundation.exit(error.code.exitCode)
+        } catch let error as AMQPError {
+            // A broker failure after connecting (a closed channel, a lost connection).
+            FileHandle.standardError.write(Data("genworker: the broker failed the request: \(error)\n".utf8))
+            Foundation.exit(69)
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
+extension GenWorkerError.Code {
+    /// sysexits.h: EX_CONFIG 78, EX_UNAVAILABLE 69, EX_NOPERM 77, EX_OSERR 71, EX_DATAERR 65, EX_SOFTWARE 70.
+    var exitCode: Int32 {
+        switch self {
+        case .configuration: 78
+        case .brokerUnreachable: 69
+        case .brokerRefused: 77
+        case .brokerFailed: 69
+        case .listenFailed: 71
+        case .encoding: 65
+        case .helperUnavailable: 70
+        }
+    }
 }
 
 /// Options every subcommand shares.
@@ -30,20 +67,16 @@ struct CommonOptions: ParsableArguments {
 
     func load() throws -> WorkerConfiguration {
         let path = config ?? (FileManager.default.fileExists(atPath: "config/genworker.yaml") ? "config/genworker.yaml" : nil)
-        var configuration = WorkerConfiguration()
-        do {
-            if let path {
-                configuration = try WorkerConfiguration.load(path: path)
-            } else if let env = ProcessInfo.processInfo.environment["GENWORKER_AMQP_URL"], !env.isEmpty {
-                configuration.amqp.url = env
-            }
-            if let url { configuration.amqp.url = url }
+        var configuration = try WorkerConfiguration.load(path: path)
+        if let url {
+            configuration.amqp.url = url
             try configuration.validate()
-        } catch {
-            throw ValidationError("config: \(error)")
         }
-        let level = Logger.Level(rawValue: logLevel ?? configuration.logLevel) ?? .info
-        let json = (logFormat ?? configuration.logFormat) == "json"
+        guard let level = Logger.Level(rawValue: logLevel ?? configuration.log.level) else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        guard ["text", "json"].contains(logFormat ?? configuration.log.format) else { throw ValidationError("--log-format must be text or json") }
+        let json = (logFormat ?? configuration.log.format) == "json"
         LoggingSystem.bootstrap { label in
             if json {
                 var handler = JSONLogHandler(label: label)
@@ -57,8 +90,8 @@ struct CommonOptions: ParsableArguments {
         return configuration
     }
 
-    func connect(_ configuration: WorkerConfiguration) throws -> AMQPConnection {
-        do { return try AMQPConnection(url: configuration.amqp.url) } catch { throw ValidationError("\(error)") }
+    func connect(_ configuration: WorkerConfiguration) throws(GenWorkerError) -> AMQPConnection {
+        do { return try AMQPConnection(url: configuration.amqp.url) } catch { throw .connecting(to: configuration.amqp.url, error) }
     }
 }
 
@@ -71,27 +104,12 @@ struct Run: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try options.load()
-        var mode = configuration.shutdownMode
+        var mode: ShutdownMode?
         if let shutdown {
             guard let chosen = ShutdownMode(rawValue: shutdown) else { throw ValidationError("--shutdown must be drain or requeue") }
             mode = chosen
         }
-        let logger = Logger(label: "genworker")
-        let worker = Worker(configuration: configuration, logger: logger)
-        var server: HealthServer?
-        if configuration.metrics.enabled {
-            let registry = Observability.bootstrapPrometheus()
-            do {
-                server = try Observability.startServer(configuration: configuration, worker: worker, registry: registry)
-                logger.info("metrics and health on \(configuration.metrics.address):\(server!.port) (/metrics, /healthz, /readyz)")
-            } catch {
-                throw ValidationError("metrics: \(error)")
-            }
-        }
-        let service = WorkerService(worker: worker, mode: mode, drainTimeout: configuration.drainTimeout)
-        let group = ServiceGroup(configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
-        _ = server
+        try await WorkerApplication.run(configuration: configuration, mode: mode, logger: Logger(label: "genworker"))
     }
 }
 
@@ -102,8 +120,12 @@ struct Declare: ParsableCommand {
     func run() throws {
         let configuration = try options.load()
         let connection = try options.connect(configuration)
-        try Topology.declare(on: try connection.openChannel(), configuration: configuration)
-        print("declared the genworker topology on \(try AMQPConfiguration(url: configuration.amqp.url))")
+        do {
+            try Topology.declare(on: try connection.openChannel(), configuration: configuration)
+        } catch {
+            throw GenWorkerError(.brokerFailed, "declaring the topology failed: \(error)")
+        }
+        print("declared the genworker topology on \(GenWorkerError.redacted(url: configuration.amqp.url))")
     }
 }
 
@@ -115,11 +137,17 @@ struct Cancel: ParsableCommand {
     func run() throws {
         guard JobValidator.isValidID(id) else { throw ValidationError("the id must match \(JobValidator.idPattern)") }
         let configuration = try options.load()
-        let channel = try options.connect(configuration).openChannel()
-        try channel.enableConfirms()
-        let confirm = try channel.publishConfirmed(exchange: configuration.topology.cancelExchange, routingKey: "",
-                                                   body: Array("{\"id\":\"\(id)\"}".utf8), properties: .persistentJSON())
-        guard confirm == .ack else { throw ValidationError("the broker refused the cancel") }
+        let connection = try options.connect(configuration)
+        let confirm: AMQPConfirm
+        do {
+            let channel = try connection.openChannel()
+            try channel.enableConfirms()
+            confirm = try channel.publishConfirmed(exchange: configuration.topology.cancelExchange, routingKey: "",
+                                                   body: try ProtocolCoding.encode(CancelMessage(id: id)), properties: .persistentJSON())
+        } catch let error as AMQPError {
+            throw GenWorkerError(.brokerFailed, "sending the cancel failed: \(error)")
+        }
+        guard confirm == .ack else { throw GenWorkerError(.brokerFailed, "the broker refused the cancel (basic.nack)") }
         print("cancel sent for \(id)")
     }
 }
@@ -137,31 +165,30 @@ struct Submit: ParsableCommand {
     func run() throws {
         let configuration = try options.load()
         let jobID = id ?? UUID().uuidString.lowercased()
-        var object: [String: Any] = ["id": jobID, "task": task]
-        var paramObject: [String: Any] = [:]
+        var job = JobMessage(id: jobID, task: task, timeoutSeconds: timeoutS)
         for param in params {
             guard let eq = param.firstIndex(of: "=") else { throw ValidationError("--param takes key=value, not '\(param)'") }
-            let key = String(param[..<eq]), raw = String(param[param.index(after: eq)...])
-            paramObject[key] = (try? JSONSerialization.jsonObject(with: Data(raw.utf8), options: .fragmentsAllowed)) ?? raw
+            job.params[String(param[..<eq])] = .parsingLeniently(String(param[param.index(after: eq)...]))
         }
-        object["params"] = paramObject
-        if let timeoutS { object["timeout_s"] = timeoutS }
-        let body = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        let body = try ProtocolCoding.encode(job)
         let connection = try options.connect(configuration)
-        let channel = try connection.openChannel()
         var properties = AMQPProperties.persistentJSON()
         properties.messageID = jobID
         properties.timestamp = UInt64(Date().timeIntervalSince1970)
-        var watchQueue: String?
-        if wait {
-            watchQueue = try channel.declareQueue("", durable: false, exclusive: true, autoDelete: true).name
-            try channel.bindQueue(watchQueue!, exchange: configuration.topology.eventsExchange, routingKey: "\(jobID).*")
-            try channel.consume(queue: watchQueue!, noAck: true)
-        }
-        try channel.enableConfirms()
-        guard try channel.publishConfirmed(exchange: configuration.topology.jobsExchange, routingKey: task,
-                                           body: Array(body), properties: properties, mandatory: true) == .ack else {
-            throw ValidationError("the broker refused the job")
+        do {
+            let channel = try connection.openChannel()
+            if wait {
+                let queue = try channel.declareQueue("", durable: false, exclusive: true, autoDelete: true).name
+                try channel.bindQueue(queue, exchange: configuration.topology.eventsExchange, routingKey: "\(jobID).*")
+                try channel.consume(queue: queue, noAck: true)
+            }
+            try channel.enableConfirms()
+            guard try channel.publishConfirmed(exchange: configuration.topology.jobsExchange, routingKey: task,
+                                               body: body, properties: properties, mandatory: true) == .ack else {
+                throw GenWorkerError(.brokerFailed, "the broker refused the job (basic.nack)")
+            }
+        } catch let error as AMQPError {
+            throw GenWorkerError(.brokerFailed, "submitting the job failed: \(error)")
         }
         FileHandle.standardOutput.write(Data("submitted \(jobID)\n".utf8))
         if wait { try EventPrinter.follow(connection: connection, until: jobID, cancelExchange: configuration.topology.cancelExchange) }
@@ -196,7 +223,7 @@ enum EventPrinter {
                 FileHandle.standardError.write(Data("\ncancel job \(id)? [y/N] ".utf8))
                 if let answer = readLine(), answer.lowercased().hasPrefix("y") {
                     let channel = try connection.openChannel()
-                    try channel.publish(exchange: cancelExchange, routingKey: "", body: Array("{\"id\":\"\(id)\"}".utf8),
+                    try channel.publish(exchange: cancelExchange, routingKey: "", body: try ProtocolCoding.encode(CancelMessage(id: id)),
                                         properties: .persistentJSON())
                     FileHandle.standardError.write(Data("cancel sent; waiting for the result\n".utf8))
                 }
@@ -214,7 +241,7 @@ enum EventPrinter {
                     return
                 }
             case .connectionClosed(let error)?:
-                throw ValidationError("\(error)")
+                throw GenWorkerError(.brokerFailed, "the connection to the broker ended: \(error)")
             default:
                 continue
             }

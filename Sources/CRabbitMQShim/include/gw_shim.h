@@ -16,25 +16,4 @@ amqp_rpc_reply_t gw_amqp_login(amqp_connection_state_t state, const char *vhost,
 /// forever in amqp_basic_publish on a dead peer or a full socket.
 int gw_socket_set_send_timeout(int fd, long milliseconds);
 
-/// prctl(PR_SET_CHILD_SUBREAPER, 1): orphaned descendants are re-parented to us.
-int gw_set_child_subreaper(void);
-
-/// prctl(PR_SET_PDEATHSIG, sig): the caller gets `sig` when its parent thread dies.
-int gw_set_parent_death_signal(int sig);
-
-
-#include <spawn.h>
-#include <sys/types.h>
-
-/// POSIX_SPAWN_SETSID (a GNU extension Swift's Glibc module does not show): the
-/// child starts a new session and process group.
-short gw_posix_spawn_setsid_flag(void);
-
-/// pidfd_open(2): a descriptor that poll() reports readable when `pid` exits.
-/// Returns -1 (errno set) on kernels before 5.3.
-int gw_pidfd_open(pid_t pid);
-
-/// posix_spawn_file_actions_addchdir_np (GNU): the child starts in `path`.
-int gw_posix_spawn_file_actions_addchdir(posix_spawn_file_actions_t *actions, const char *path);
-
 #endif

@@ -3,8 +3,7 @@ import Logging
 import Metrics
 import Prometheus
 
-/// Sets up what the `run` command exposes: Prometheus metrics through swift-metrics, and
-/// the HTTP endpoint for `/metrics`, `/healthz` (alive) and `/readyz` (connected and consuming).
+/// Prometheus metrics through swift-metrics (served by ``MetricsEndpoint``), and JSON-lines logs.
 public enum Observability {
     /// Bootstraps swift-metrics with Prometheus (once per process) and returns the registry.
     public static func bootstrapPrometheus() -> PrometheusCollectorRegistry {
@@ -18,23 +17,6 @@ public enum Observability {
         ]
         MetricsSystem.bootstrap(factory)
         return registry
-    }
-
-    /// Serves the endpoints for `worker` on `metrics.address:metrics.port`.
-    public static func startServer(configuration: WorkerConfiguration, worker: Worker,
-                                   registry: PrometheusCollectorRegistry) throws -> HealthServer {
-        try HealthServer(address: configuration.metrics.address, port: configuration.metrics.port) { path in
-            switch path {
-            case "/metrics":
-                return .init(status: 200, contentType: "text/plain; version=0.0.4", body: registry.emitToString())
-            case "/healthz":
-                return .init(status: 200, body: "ok\n")
-            case "/readyz":
-                return worker.isConsuming ? .init(status: 200, body: "ready\n") : .init(status: 503, body: "not consuming\n")
-            default:
-                return .init(status: 404, body: "not found: /metrics, /healthz, /readyz\n")
-            }
-        }
     }
 }
 

@@ -1,6 +1,6 @@
 /// Any JSON value, decoded without guessing: `true` is never the number 1.
 /// JSONDecoder bounds nesting depth, so hostile input ends as an error, not a crash.
-public enum JSONValue: Decodable, Sendable, Equatable {
+public enum JSONValue: Codable, Sendable, Equatable {
     case null
     case bool(Bool)
     case int(Int64)
@@ -18,6 +18,25 @@ public enum JSONValue: Decodable, Sendable, Equatable {
         if let s = try? container.decode(String.self) { self = .string(s); return }
         if let a = try? container.decode([JSONValue].self) { self = .array(a); return }
         self = .object(try container.decode([String: JSONValue].self))
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let b): try container.encode(b)
+        case .int(let i): try container.encode(i)
+        case .double(let d): try container.encode(d)
+        case .string(let s): try container.encode(s)
+        case .array(let a): try container.encode(a)
+        case .object(let o): try container.encode(o)
+        }
+    }
+
+    /// A value as a client types it on a command line: JSON when it parses as JSON
+    /// (`81`, `true`, `"x"`), else the text itself.
+    public static func parsingLeniently(_ text: String) -> JSONValue {
+        (try? ProtocolCoding.decode(JSONValue.self, from: Array(text.utf8))) ?? .string(text)
     }
 
     /// A short name for error messages.

@@ -63,18 +63,9 @@ public struct JobEvent: Sendable, Codable, Equatable {
         case logTail = "log_tail"
     }
 
-    public func encoded() -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array((try? encoder.encode(self)) ?? Data())
-    }
+    public func encoded() throws(GenWorkerError) -> [UInt8] { try ProtocolCoding.encode(self) }
 
-    public static func decode(_ body: [UInt8]) throws -> JobEvent {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        return try decoder.decode(JobEvent.self, from: Data(body))
-    }
+    public static func decode(_ body: [UInt8]) throws -> JobEvent { try ProtocolCoding.decode(JobEvent.self, from: body) }
 }
 
 /// Progress as a `progress` event carries it.

@@ -1,5 +1,5 @@
-import AMQP
 import Synchronization
+import WakePipe
 
 /// Why a running job is asked to stop before it ends by itself.
 public enum StopRequest: Int, Sendable {
@@ -17,7 +17,7 @@ public enum StopRequest: Int, Sendable {
 /// cancel reaches the child in well under a millisecond instead of half a poll interval.
 public final class JobControl: Sendable {
     private let request = Atomic<Int>(0)
-    private let wakeup = AMQPWakeup()
+    private let wakeup = WakePipe()
     private let requestedAt = Mutex<ContinuousClock.Instant?>(nil)
 
     public init() {}

@@ -1,5 +1,6 @@
-import CRabbitMQShim
+import CProcessShims
 import Foundation
+import WakePipe
 import Synchronization
 
 #if canImport(Glibc)
@@ -53,17 +54,35 @@ public enum ProcessTree {
     public static func killAll(environment marker: String, scope: Scope = .system, timeout: Duration = .seconds(2)) -> Bool {
         let end = ContinuousClock.now + timeout
         while true {
-            let count = signal(environment: marker, SIGKILL, scope: scope)
+            let pids = processes(withEnvironment: marker, scope: scope)
+            // A pidfd per process, opened before the signal: poll() says when each is gone.
+            let descriptors = pids.map { gw_process_pidfd_open($0) }
+            defer { descriptors.filter { $0 >= 0 }.forEach { close($0) } }
+            for pid in pids { _ = kill(pid, SIGKILL) }
             reapOrphans()
-            if count == 0 { return true }
-            if ContinuousClock.now >= end { return false }
-            Thread.sleep(forTimeInterval: 0.01)
+            if pids.isEmpty { return true }
+            let now = ContinuousClock.now
+            if now >= end { return false }
+            var fds = descriptors.filter { $0 >= 0 }.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            // Every process gone (or none could be watched): look again at once, else after
+            // the wait. A SIGKILLed process leaves within milliseconds.
+            if fds.count == pids.count {
+                var waited = 0
+                while waited < fds.count, ContinuousClock.now < end {
+                    let ready = poll(&fds, nfds_t(fds.count), WakePipe.milliseconds(end - ContinuousClock.now))
+                    waited = fds.filter { $0.revents != 0 }.count
+                    if ready <= 0 { break }
+                }
+            } else {
+                var none = pollfd(fd: -1, events: 0, revents: 0)
+                _ = poll(&none, 1, 10)  // no pidfd on this kernel: a short pause, as before
+            }
         }
     }
 
     /// Becomes the child subreaper: orphaned descendants are re-parented to this process
     /// instead of init, so they stay visible and reapable.
-    public static func becomeSubreaper() -> Bool { gw_set_child_subreaper() == 0 }
+    public static func becomeSubreaper() -> Bool { gw_process_set_child_subreaper() == 0 }
 
     /// Pids a supervisor is waiting for itself; ``reapOrphans()`` leaves them alone.
     static let leaders = Mutex<Set<pid_t>>([])

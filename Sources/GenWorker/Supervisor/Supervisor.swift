@@ -1,5 +1,6 @@
-import CRabbitMQShim
+import CProcessShims
 import Foundation
+import WakePipe
 
 #if canImport(Glibc)
 import Glibc
@@ -14,10 +15,13 @@ public struct SupervisorOptions: Sendable {
     public var pollInterval: Duration = .milliseconds(100)
     /// Lines of the child's output kept for the result. Default 50.
     public var logTailLines: Int = 50
-    /// The `genworker-watchdog` program. Default: next to the running executable.
-    public var watchdogPath: String?
-
     public init() {}
+
+    public init(grace: Duration, pollInterval: Duration, logTailLines: Int) {
+        self.grace = grace
+        self.pollInterval = pollInterval
+        self.logTailLines = logTailLines
+    }
 }
 
 /// A program to run: never through a shell, so every argument arrives byte for byte.
@@ -39,6 +43,11 @@ public struct ProcessSpec: Sendable {
 public enum Termination: Sendable, Equatable {
     case exited(Int32)
     case signaled(Int32)
+
+    /// From a `waitpid` status, through the C library's own macros.
+    init(waitStatus status: Int32) {
+        self = gw_process_signaled(status) != 0 ? .signaled(gw_process_term_signal(status)) : .exited(gw_process_exit_status(status))
+    }
 }
 
 /// Everything the supervisor saw of one run.
@@ -83,7 +92,7 @@ public enum Supervisor {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
-        if let dir = spec.workingDirectory { gw_posix_spawn_file_actions_addchdir(&actions, dir) }
+        if let dir = spec.workingDirectory { gw_process_spawn_addchdir(&actions, dir) }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -93,7 +102,7 @@ public enum Supervisor {
         sigemptyset(&empty)
         posix_spawnattr_setsigdefault(&attributes, &defaults)
         posix_spawnattr_setsigmask(&attributes, &empty)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK) | gw_posix_spawn_setsid_flag())
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK) | gw_process_spawn_setsid_flag())
 
         // Marks the run's whole tree, so it can be found through /proc whatever sessions it starts.
         let runMarker = "GENWORKER_RUN=\(UUID().uuidString)"
@@ -121,7 +130,7 @@ public enum Supervisor {
         }
         result.pid = pid
 
-        let pidDescriptor = gw_pidfd_open(pid)
+        let pidDescriptor = gw_process_pidfd_open(pid)
         defer { if pidDescriptor >= 0 { close(pidDescriptor) } }
         var tail = LogTail(maxLines: options.logTailLines)
         var open = [outPipe[0], errPipe[0]]
@@ -163,8 +172,7 @@ public enum Supervisor {
             var fds = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             fds.append(pollfd(fd: control.wakeDescriptor, events: Int16(POLLIN), revents: 0))
             if pidDescriptor >= 0 { fds.append(pollfd(fd: pidDescriptor, events: Int16(POLLIN), revents: 0)) }
-            let ms = Int32(clamping: wait.components.seconds * 1000 + (wait.components.attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
-            _ = poll(&fds, nfds_t(fds.count), ms)
+            _ = poll(&fds, nfds_t(fds.count), WakePipe.milliseconds(wait))
             for entry in fds where entry.revents != 0 && open.contains(entry.fd) {
                 if !drain(entry.fd) { close(entry.fd); open.removeAll { $0 == entry.fd } }
             }
@@ -189,9 +197,7 @@ public enum Supervisor {
         tail.flush(onLine: onLine)
         result.logTail = tail.lines
         result.endedAt = Date()
-        let raw = exitStatus!
-        let signal = raw & 0x7f
-        result.termination = signal == 0 ? .exited((raw >> 8) & 0xff) : .signaled(signal)
+        result.termination = Termination(waitStatus: exitStatus!)
         return result
     }
 

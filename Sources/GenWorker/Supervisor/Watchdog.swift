@@ -12,11 +12,11 @@ final class Watchdog: Sendable {
     let pid: pid_t
     private let pipeWriteEnd: Int32
 
-    /// Starts the watchdog found at `path`; nil (with a reason) when it cannot.
-    static func start(path: String, ownerToken: String) -> Result<Watchdog, WatchdogError> {
-        guard access(path, X_OK) == 0 else { return .failure(WatchdogError(message: "\(path) is not an executable")) }
+    /// Starts the watchdog found at `path`.
+    static func start(path: String, ownerToken: String) throws(GenWorkerError) -> Watchdog {
+        guard access(path, X_OK) == 0 else { throw GenWorkerError(.helperUnavailable, "\(path) is not an executable") }
         var fds: [Int32] = [-1, -1]
-        guard pipe(&fds) == 0 else { return .failure(WatchdogError(message: "pipe() failed")) }
+        guard pipe(&fds) == 0 else { throw GenWorkerError(.helperUnavailable, "pipe() failed: errno \(errno)") }
         _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -30,9 +30,9 @@ final class Watchdog: Sendable {
         close(fds[0])
         guard status == 0 else {
             close(fds[1])
-            return .failure(WatchdogError(message: "cannot start \(path): \(String(cString: strerror(status)))"))
+            throw GenWorkerError(.helperUnavailable, "cannot start \(path): \(String(cString: strerror(status)))")
         }
-        return .success(Watchdog(pid: pid, pipeWriteEnd: fds[1]))
+        return Watchdog(pid: pid, pipeWriteEnd: fds[1])
     }
 
     private init(pid: pid_t, pipeWriteEnd: Int32) {
@@ -53,5 +53,3 @@ final class Watchdog: Sendable {
         return ((executable as NSString).deletingLastPathComponent as NSString).appendingPathComponent("genworker-watchdog")
     }
 }
-
-struct WatchdogError: Error { let message: String }

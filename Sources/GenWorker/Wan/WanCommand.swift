@@ -24,7 +24,7 @@ public enum WanCommand {
             generate += job.task.singleGPUFlags
             arguments = [script] + generate
         }
-        arguments += job.arguments
+        arguments += generateArguments(for: job)
         return ProcessSpec(executable: executable, arguments: arguments,
                            environment: childEnvironment(configuration: configuration, devices: devices),
                            workingDirectory: wan.repo)
@@ -39,10 +39,48 @@ public enum WanCommand {
         let checkpoint = ((wan.checkpoints as NSString).appendingPathComponent(job.task.checkpointDirectory) as NSString)
             .appendingPathComponent("process_checkpoint")
         let arguments = [script, "--ckpt_path", checkpoint, "--save_path", workDirectory, "--resolution_area", "1280", "720"]
-            + (job.preprocessArguments ?? [])
+            + preprocessArguments(for: job)
         return ProcessSpec(executable: wan.python, arguments: arguments,
                            environment: childEnvironment(configuration: configuration, devices: devices),
                            workingDirectory: wan.repo)
+    }
+
+    /// Whether the job runs preprocessing before generate.py (animate-14B from raw inputs).
+    public static func preprocesses(_ job: JobRequest) -> Bool {
+        job.task.preprocesses(givenParameters: Set(job.parameters.map(\.name)))
+    }
+
+    /// generate.py's options from the job's params, in name order: `--name value`, a flag as
+    /// `--name` when true; then the worker's defaults for params the job left out. With
+    /// preprocessing, the raw-input options go to preprocess_data.py instead (replace_flag to both).
+    public static func generateArguments(for job: JobRequest) -> [String] {
+        let preprocessing = preprocesses(job)
+        var arguments: [String] = []
+        for parameter in job.parameters {
+            if preprocessing && WanTask.preprocessParameters.contains(parameter.name) && parameter.name != "replace_flag" { continue }
+            arguments += option(parameter)
+        }
+        for (name, value) in job.task.defaultParameters where job.parameter(name) == nil {
+            arguments += ["--\(name)", value]
+        }
+        return arguments
+    }
+
+    /// preprocess_data.py's options from the job's raw-input params (empty without preprocessing).
+    public static func preprocessArguments(for job: JobRequest) -> [String] {
+        guard preprocesses(job) else { return [] }
+        return job.parameters.filter { WanTask.preprocessParameters.contains($0.name) }.flatMap(option)
+    }
+
+    /// One param as command-line words. Numbers print as Swift prints them (`5.0`), as before.
+    static func option(_ parameter: JobParameter) -> [String] {
+        let flag = "--\(parameter.name)"
+        switch parameter.value {
+        case .text(let s), .path(let s): return [flag, s]
+        case .integer(let i): return [flag, String(i)]
+        case .number(let d): return [flag, String(d)]
+        case .flag(let on): return on ? [flag] : []
+        }
     }
 
     /// The generator's environment: clean, never the worker's own (which holds the AMQP URL).
@@ -59,8 +97,8 @@ public enum WanCommand {
         for (key, value) in parent where key.hasPrefix("CUDA_") || key.hasPrefix("NVIDIA_") {
             environment[key] = value
         }
-        for key in configuration.passEnvironment { if let value = parent[key] { environment[key] = value } }
-        for (key, value) in configuration.setEnvironment { environment[key] = value }
+        for key in configuration.env.pass { if let value = parent[key] { environment[key] = value } }
+        for (key, value) in configuration.env.set { environment[key] = value }
         if let devices { environment["CUDA_VISIBLE_DEVICES"] = devices }
         // Marks every process of this worker's jobs for the watchdog and for a restarted worker.
         environment["GENWORKER_OWNER"] = configuration.ownerToken

@@ -82,6 +82,14 @@ public enum WanTask: String, CaseIterable, Sendable, Codable {
     /// Params that belong to animate's preprocessing step (`replace_flag` goes to both steps).
     public static let preprocessParameters: Set<String> = ["video_path", "refer_path", "retarget_flag", "use_flux", "fps", "replace_flag"]
 
+    /// Preprocessing options that mean nothing to generate.py on a preprocessed `src_root_path`.
+    public static let preprocessOnlyParameters: Set<String> = ["retarget_flag", "use_flux", "fps"]
+
+    /// Whether a job with these params runs animate-14B's preprocessing first (raw inputs given).
+    public func preprocesses(givenParameters names: Set<String>) -> Bool {
+        self == .animate14B && !names.contains("src_root_path")
+    }
+
     /// Params the worker sets when the job does not: animate's default `refert_num` 77 breaks with 77 frames.
     public var defaultParameters: [(String, String)] {
         self == .animate14B ? [("refert_num", "1")] : []

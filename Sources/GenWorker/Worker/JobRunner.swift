@@ -11,20 +11,20 @@ struct JobRunner: Sendable {
     /// or the worker shuts down in requeue mode (the job runs again elsewhere; no result).
     func run(_ job: JobRequest, control: JobControl, redelivered: Bool, devices: String?, logger: Logger,
              isShuttingDown: () -> Bool = { false }, onProgress: (JobEvent) -> Void = { _ in }) -> JobEvent? {
-        let outputs = configuration.outputsDirectory as NSString
+        let outputs = configuration.outputs.dir as NSString
         let outputPath = outputs.appendingPathComponent("\(job.id).mp4")
         let workDirectory = outputs.appendingPathComponent("\(job.id).work")
-        try? FileManager.default.createDirectory(atPath: configuration.outputsDirectory, withIntermediateDirectories: true)
+        try? FileManager.default.createDirectory(atPath: configuration.outputs.dir, withIntermediateDirectories: true)
         unlink(outputPath)
         defer { try? FileManager.default.removeItem(atPath: workDirectory) }
 
         var steps: [(name: String, spec: ProcessSpec)] = []
         var generateJob = job
-        if job.preprocessArguments != nil {
+        if WanCommand.preprocesses(job) {
             try? FileManager.default.removeItem(atPath: workDirectory)
             steps.append(("preprocess", WanCommand.preprocessSpec(for: job, configuration: configuration,
                                                                    workDirectory: workDirectory, devices: devices)))
-            generateJob.arguments += ["--src_root_path", workDirectory]
+            generateJob.parameters.append(JobParameter("src_root_path", .path(workDirectory)))
         }
         steps.append(("generate", WanCommand.processSpec(for: generateJob, configuration: configuration,
                                                          outputPath: outputPath, devices: devices)))
@@ -49,12 +49,12 @@ struct JobRunner: Sendable {
             var parser = ProgressParser()
             var lastProgress: ContinuousClock.Instant?
             var lastPhase: String?
-            let run = Supervisor.run(step.spec, options: configuration.supervisor, control: control, deadline: deadline) { line in
+            let run = Supervisor.run(step.spec, options: configuration.supervisorOptions, control: control, deadline: deadline) { line in
                 logger.debug("\(line)", metadata: ["job": "\(job.id)", "step": "\(step.name)"])
                 guard parser.consume(line), let progress = parser.progress else { return }
                 // At most one progress event per interval; a new phase goes out at once.
                 let now = ContinuousClock.now
-                if let lastProgress, now - lastProgress < configuration.progressInterval, progress.phase == lastPhase { return }
+                if let lastProgress, now - lastProgress < configuration.progress.interval, progress.phase == lastPhase { return }
                 lastProgress = now
                 lastPhase = progress.phase
                 var update = JobEvent(id: job.id, task: job.task.rawValue, event: .progress, worker: configuration.worker.name)

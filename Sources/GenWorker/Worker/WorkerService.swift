@@ -1,39 +1,36 @@
-import Foundation
 import ServiceLifecycle
 
-/// The worker as a swift-service-lifecycle `Service`: `run()` owns the worker's loop (on a
-/// thread of its own: it blocks) and honours graceful shutdown. On SIGTERM/SIGINT the
-/// worker stops taking jobs; `drain` finishes running jobs up to `drainTimeout`, then
-/// requeues what is left; `requeue` stops running jobs at once and gives them back.
-/// Either way no job is lost, and the worker then returns.
+/// The worker as a swift-service-lifecycle `Service`. `run()` runs the worker's owner loop
+/// on an owned thread (it blocks) and returns when that thread has ended. On SIGTERM/SIGINT
+/// (graceful shutdown) the worker stops taking jobs and, by `mode`, drains (finishes running
+/// jobs up to `shutdown.drain_timeout_s`, then requeues the rest) or requeues at once. When
+/// its task is cancelled (another service of the group failed) it requeues at once. Either
+/// way no job is lost.
 public struct WorkerService: Service {
     public let worker: Worker
     public var mode: ShutdownMode
-    public var drainTimeout: Duration
+    /// Waited for before the worker connects (the metrics endpoint listening); nil: start at once.
+    var startAfter: AsyncStream<Void>?
 
-    public init(worker: Worker, mode: ShutdownMode = .drain, drainTimeout: Duration = .seconds(1800)) {
+    public init(worker: Worker, mode: ShutdownMode? = nil) {
         self.worker = worker
-        self.mode = mode
-        self.drainTimeout = drainTimeout
+        self.mode = mode ?? worker.configuration.shutdown.mode
     }
 
     public func run() async throws {
-        let worker = self.worker, mode = self.mode, drainTimeout = self.drainTimeout
+        if let startAfter {
+            for await _ in startAfter { break }
+            guard !Task.isCancelled else { return }
+        }
+        let worker = self.worker, mode = self.mode
         await withGracefulShutdownHandler {
-            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-                Thread.detachNewThread {
-                    worker.run()
-                    done.resume()
-                }
+            await withTaskCancellationHandler {
+                await OwnedThread.run { worker.run() }
+            } onCancel: {
+                worker.requestShutdown(.requeue)
             }
         } onGracefulShutdown: {
             worker.requestShutdown(mode)
-            if mode == .drain {
-                Thread.detachNewThread {
-                    Thread.sleep(forTimeInterval: Double(drainTimeout.components.seconds))
-                    worker.requestShutdown(.requeue)
-                }
-            }
         }
     }
 }
