@@ -28,8 +28,8 @@ final class CancelAuthorizationTests: XCTestCase {
     func testOnlyTheSubmitterOrAnAdminMayCancel() throws {
         for user in ["alice", "mallory", "ops"] { addUser(user) }
         let harness = try WorkerHarness {
-            $0.cancelAuthorize = true
-            $0.cancelAdmins = ["ops"]
+            $0.cancel.authorize = true
+            $0.cancel.admins = ["ops"]
         }
         defer { harness.tearDown() }
         let (_, alice) = try channel(as: "alice")
@@ -40,13 +40,13 @@ final class CancelAuthorizationTests: XCTestCase {
         func submit(_ id: String, steps: Int, stepSeconds: Double) throws {
             var properties = AMQPProperties.persistentJSON()
             properties.userID = "alice"
-            let body = WorkerHarness.jobBody(id: id, prompt: "p [[step_s=\(stepSeconds)]]", params: ["sample_steps": steps])
+            let body = WorkerHarness.jobBody(id: id, prompt: "p [[step_s=\(stepSeconds)]]", params: ["sample_steps": .int(Int64(steps))])
             XCTAssertEqual(try alice.publishConfirmed(exchange: t.jobsExchange, routingKey: "t2v-A14B", body: body, properties: properties), .ack)
         }
         func cancel(_ id: String, on channel: AMQPChannel, as user: String?) throws {
             var properties = AMQPProperties.persistentJSON()
             properties.userID = user
-            XCTAssertEqual(try channel.publishConfirmed(exchange: t.cancelExchange, routingKey: "", body: Array("{\"id\":\"\(id)\"}".utf8),
+            XCTAssertEqual(try channel.publishConfirmed(exchange: t.cancelExchange, routingKey: "", body: try ProtocolCoding.encode(CancelMessage(id: id)),
                                                         properties: properties), .ack)
         }
 
@@ -76,6 +76,6 @@ final class CancelAuthorizationTests: XCTestCase {
         var forged = AMQPProperties.persistentJSON()
         forged.userID = "alice"
         XCTAssertThrowsError(try mallory.publishConfirmed(exchange: t.cancelExchange, routingKey: "",
-                                                          body: Array("{\"id\":\"x\"}".utf8), properties: forged))
+                                                          body: try ProtocolCoding.encode(CancelMessage(id: "x")), properties: forged))
     }
 }

@@ -11,7 +11,7 @@ final class ClientExampleTests: XCTestCase {
 
     override func setUpWithError() throws {
         harness = try WorkerHarness()
-        try harness.startWorker(name: "clients") { $0.progressInterval = .milliseconds(100) }
+        try harness.startWorker(name: "clients") { $0.progress.intervalMilliseconds = 100 }
     }
 
     override func tearDown() { harness?.tearDown() }

@@ -77,7 +77,7 @@ final class HostileFloodTests: XCTestCase {
 
     func testTheValidatorSurvivesAHundredThousandRandomInputs() {
         var configuration = WorkerConfiguration()
-        configuration.inputRoots = ["/tmp"]
+        configuration.inputs.roots = ["/tmp"]
         let validator = JobValidator(configuration: configuration)
         var rng = SeededRandom(state: 7)
         let fragments = [#"{"id":"#, #""a""#, #","task":"#, #""t2v-A14B""#, #","params":{"#, #""prompt":"#, #"1"#, "[", "]", "{", "}",

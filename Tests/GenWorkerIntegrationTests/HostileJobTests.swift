@@ -28,8 +28,8 @@ final class HostileJobTests: XCTestCase {
             ("bad-frames", WorkerHarness.jobBody(id: "bad-frames", params: ["frame_num": 80]), "4n+1"),
             ("bad-param", WorkerHarness.jobBody(id: "bad-param", params: ["audio": "/x.wav"]), "not accepted for t2v-A14B"),
             ("bad-path", WorkerHarness.jobBody(id: "bad-path", task: "i2v-A14B", params: ["image": "/etc/hostname"]), "outside the input roots"),
-            ("bad-link", WorkerHarness.jobBody(id: "bad-link", task: "i2v-A14B", params: ["image": link.path]), "outside the input roots"),
-            ("bad-dots", WorkerHarness.jobBody(id: "bad-dots", task: "i2v-A14B", params: ["image": harness.inputs.path + "/../secret.png"]), "outside the input roots"),
+            ("bad-link", WorkerHarness.jobBody(id: "bad-link", task: "i2v-A14B", params: ["image": .string(link.path)]), "outside the input roots"),
+            ("bad-dots", WorkerHarness.jobBody(id: "bad-dots", task: "i2v-A14B", params: ["image": .string(harness.inputs.path + "/../secret.png")]), "outside the input roots"),
             ("bad-missing", WorkerHarness.jobBody(id: "bad-missing", task: "i2v-A14B"), "params.image is required"),
             ("bad-big", WorkerHarness.jobBody(id: "bad-big", prompt: String(repeating: "x", count: 5000)), "limit is 4096"),
             ("bad-type", Array("{\"id\":\"bad-type\",\"task\":\"t2v-A14B\",\"params\":{\"prompt\":\"p\",\"sample_steps\":true}}".utf8), "whole number"),
@@ -50,7 +50,7 @@ final class HostileJobTests: XCTestCase {
         XCTAssertEqual(dead.count, bad.count + 1)
         XCTAssertNil(harness.standinRecord("bad-path"))
         // The worker goes on: an image inside the roots is fine.
-        try harness.submit(WorkerHarness.jobBody(id: "good-i2v", task: "i2v-A14B", params: ["image": inside.path]), task: "i2v-A14B")
+        try harness.submit(WorkerHarness.jobBody(id: "good-i2v", task: "i2v-A14B", params: ["image": .string(inside.path)]), task: "i2v-A14B")
         XCTAssertEqual(try harness.result("good-i2v").status, .completed)
     }
 

@@ -52,7 +52,7 @@ final class SupervisionTests: XCTestCase {
         let watch = try harness.channel.declareQueue(harness.prefix + ".progress", durable: false).name
         defer { _ = try? harness.channel.deleteQueue(watch) }
         try harness.channel.bindQueue(watch, exchange: harness.configuration.topology.eventsExchange, routingKey: "prog.*")
-        try harness.startWorker(name: "prog") { $0.progressInterval = .milliseconds(200) }
+        try harness.startWorker(name: "prog") { $0.progress.intervalMilliseconds = 200 }
         try harness.submit(id: "prog", prompt: "steady [[step_s=0.1]]", params: ["sample_steps": 20])
         XCTAssertEqual(try harness.result("prog").status, .completed)
         let events = try harness.peek(queue: watch, expecting: 100, timeout: 2).map { try JobEvent.decode($0.body) }
@@ -67,7 +67,7 @@ final class SupervisionTests: XCTestCase {
         for bar in bars { XCTAssertEqual(bar.percent, 100 * bar.step / 20) }
         XCTAssertEqual(progress.first?.phase, "loading")
         XCTAssertTrue(progress.contains { $0.phase == "saving" })
-        for event in events { assertMatchesSchema(event.encoded(), "event.schema.json") }
+        for event in events { assertMatchesSchema(try event.encoded(), "event.schema.json") }
     }
 
     func testTwoSlotsRunTwoJobsAtOnceWithDistinctDevices() throws {
@@ -104,8 +104,9 @@ final class SupervisionTests: XCTestCase {
     func testATwoStepJobCancelledInItsFirstStepNeverStartsTheSecond() throws {
         let (video, refer) = try animateInputs(video: "slow-dance.mp4")
         try harness.startWorker(name: "steps")
-        try harness.submit(Array(try JSONSerialization.data(withJSONObject: [
-            "id": "steps", "task": "animate-14B", "params": ["video_path": video.path, "refer_path": refer.path]])), task: "animate-14B")
+        try harness.submit(try ProtocolCoding.encode(JobMessage(id: "steps", task: "animate-14B",
+                                                                params: ["video_path": .string(video.path), "refer_path": .string(refer.path)])),
+                           task: "animate-14B")
         let pidFile = harness.outputs.appendingPathComponent("steps.work/preprocess.pid").path
         let deadline = Date().addingTimeInterval(10)
         while !FileManager.default.fileExists(atPath: pidFile), Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
@@ -121,9 +122,9 @@ final class SupervisionTests: XCTestCase {
     func testAnimateFromRawInputsRunsBothSteps() throws {
         let (video, refer) = try animateInputs(video: "dance.mp4")
         try harness.startWorker(name: "animate")
-        try harness.submit(Array(try JSONSerialization.data(withJSONObject: [
-            "id": "anim", "task": "animate-14B",
-            "params": ["video_path": video.path, "refer_path": refer.path, "replace_flag": true, "sample_steps": 4]])), task: "animate-14B")
+        try harness.submit(try ProtocolCoding.encode(JobMessage(id: "anim", task: "animate-14B", params: [
+            "video_path": .string(video.path), "refer_path": .string(refer.path), "replace_flag": true, "sample_steps": 4,
+        ])), task: "animate-14B")
         let result = try harness.result("anim")
         XCTAssertEqual(result.status, .completed, result.message ?? "")
         XCTAssertEqual(result.step, "generate")

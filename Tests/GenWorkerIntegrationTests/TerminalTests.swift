@@ -11,7 +11,7 @@ final class TerminalTests: XCTestCase {
     func testSubmitWaitShowsProgressAndCtrlCOffersToCancel() throws {
         let harness = try WorkerHarness()
         defer { harness.tearDown() }
-        try harness.startWorker(name: "tty") { $0.progressInterval = .milliseconds(100) }
+        try harness.startWorker(name: "tty") { $0.progress.intervalMilliseconds = 100 }
         let config = try harness.writeConfigFile(name: "tty-client")
         let executable = URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
             .deletingLastPathComponent().appendingPathComponent("genworker").path

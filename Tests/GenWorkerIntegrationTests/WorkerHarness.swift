@@ -32,9 +32,9 @@ final class WorkerHarness {
         c.wan.python = "python3"
         c.wan.repo = TestBroker.repositoryRoot.appendingPathComponent("examples/standin").path
         c.wan.checkpoints = root.appendingPathComponent("ckpt").path
-        c.inputRoots = [root.appendingPathComponent("inputs").path]
-        c.outputsDirectory = root.appendingPathComponent("outputs").path
-        c.supervisor.grace = .seconds(1)
+        c.inputs.roots = [root.appendingPathComponent("inputs").path]
+        c.outputs.dir = root.appendingPathComponent("outputs").path
+        c.supervisor.graceSeconds = 1
         let t = prefix
         c.topology.jobsExchange = "\(t).jobs"
         c.topology.jobsQueue = "\(t).jobs"
@@ -95,12 +95,10 @@ final class WorkerHarness {
     // MARK: - Client side
 
     static func jobBody(id: String, task: String = "t2v-A14B", prompt: String = "a red fox [[step_s=0.01]]",
-                        params: [String: Any] = [:], timeout: Int? = nil) -> [UInt8] {
-        var p: [String: Any] = ["prompt": prompt, "size": "832*480", "sample_steps": 10]
+                        params: [String: JSONValue] = [:], timeout: Int? = nil) -> [UInt8] {
+        var p: [String: JSONValue] = ["prompt": .string(prompt), "size": "832*480", "sample_steps": 10]
         p.merge(params) { $1 }
-        var job: [String: Any] = ["id": id, "task": task, "params": p]
-        if let timeout { job["timeout_s"] = timeout }
-        return Array(try! JSONSerialization.data(withJSONObject: job))
+        return try! ProtocolCoding.encode(JobMessage(id: id, task: task, params: p, timeoutSeconds: timeout, version: nil))
     }
 
     /// Publishes a job (confirmed) through the jobs exchange, or straight to the queue with `direct`.
@@ -115,13 +113,13 @@ final class WorkerHarness {
         XCTAssertEqual(try channel.publishConfirmed(exchange: exchange, routingKey: key, body: body, properties: properties), .ack)
     }
 
-    func submit(id: String, prompt: String = "a red fox [[step_s=0.01]]", params: [String: Any] = [:], timeout: Int? = nil) throws {
+    func submit(id: String, prompt: String = "a red fox [[step_s=0.01]]", params: [String: JSONValue] = [:], timeout: Int? = nil) throws {
         try submit(Self.jobBody(id: id, prompt: prompt, params: params, timeout: timeout))
     }
 
     func cancel(_ id: String) throws {
         XCTAssertEqual(try channel.publishConfirmed(exchange: configuration.topology.cancelExchange, routingKey: "",
-                                                    body: Array("{\"id\":\"\(id)\"}".utf8), properties: .persistentJSON()), .ack)
+                                                    body: try ProtocolCoding.encode(CancelMessage(id: id)), properties: .persistentJSON()), .ack)
     }
 
     /// Waits for the terminal result of `id` in the results queue.
@@ -229,9 +227,9 @@ extension WorkerHarness {
               repo: \(c.wan.repo)
               checkpoints: \(c.wan.checkpoints)
             inputs:
-              roots: [\(c.inputRoots.joined(separator: ", "))]
+              roots: [\(c.inputs.roots.joined(separator: ", "))]
             outputs:
-              dir: \(c.outputsDirectory)
+              dir: \(c.outputs.dir)
             supervisor:
               grace_s: 1
             metrics:
@@ -271,10 +269,14 @@ extension WorkerHarness {
     }
 
     /// The metrics port a spawned worker logged.
-    func metricsPort(of name: String) -> Int? {
-        let text = (try? String(contentsOfFile: root.appendingPathComponent("\(name).log").path, encoding: .utf8)) ?? ""
-        guard let range = text.range(of: "metrics and health on 127.0.0.1:") else { return nil }
-        return Int(text[range.upperBound...].prefix { $0.isNumber })
+    func metricsPort(of name: String, address: String = "127.0.0.1") -> Int? {
+        let deadline = Date().addingTimeInterval(5)
+        repeat {
+            let text = (try? String(contentsOfFile: root.appendingPathComponent("\(name).log").path, encoding: .utf8)) ?? ""
+            if let range = text.range(of: "metrics and health on \(address):") { return Int(text[range.upperBound...].prefix { $0.isNumber }) }
+            Thread.sleep(forTimeInterval: 0.05)
+        } while Date() < deadline
+        return nil
     }
 
     /// GETs a path of a spawned worker's HTTP endpoint: (status, body).

@@ -163,7 +163,7 @@ final class WorkerTests: XCTestCase {
         XCTAssertEqual(segv.reason, .signal)
         XCTAssertEqual(segv.signal, 11)
         XCTAssertTrue(segv.message?.contains("Segmentation") ?? false, segv.message ?? "")
-        assertMatchesSchema(segv.encoded(), "event.schema.json")
+        assertMatchesSchema(try segv.encoded(), "event.schema.json")
     }
 
     func testReplyToGetsTheResultWithTheCorrelationID() throws {

@@ -28,7 +28,7 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(c.supervisor.pollInterval, .milliseconds(50))
         XCTAssertEqual(c.topology.jobsQueue, "genworker.jobs")
         XCTAssertEqual(c.jobs.maxBodyBytes, 1 << 20)
-        XCTAssertEqual(c.inputRoots, ["/data/in"])
+        XCTAssertEqual(c.inputs.roots, ["/data/in"])
     }
 
     func testEnvironmentOverridesTheURL() throws {

@@ -34,7 +34,7 @@ final class DeploymentFilesTests: XCTestCase {
         XCTAssertEqual(demo.worker.name, "worker-9")
         XCTAssertEqual(demo.amqp.url, "amqp://a:b@rabbitmq/")
         // The compose stop grace must cover the demo's drain.
-        XCTAssertLessThan(demo.drainTimeout, .seconds(60))
+        XCTAssertLessThan(demo.shutdown.drainTimeout, .seconds(60))
     }
 
     func testSystemdUnitKillsTheWholeGroupAndWaitsForTheDrain() throws {
@@ -42,7 +42,7 @@ final class DeploymentFilesTests: XCTestCase {
         XCTAssertTrue(unit.contains("KillMode=control-group"))
         let stop = try XCTUnwrap(unit.split(separator: "\n").first { $0.hasPrefix("TimeoutStopSec=") }).split(separator: "=")[1]
         let defaults = WorkerConfiguration()
-        XCTAssertGreaterThan(Int(stop) ?? 0, Int(defaults.drainTimeout.components.seconds + defaults.supervisor.grace.components.seconds))
+        XCTAssertGreaterThan(Int(stop) ?? 0, Int(defaults.shutdown.drainTimeout.components.seconds + defaults.supervisor.grace.components.seconds))
         XCTAssertTrue(unit.contains("ExecStart=/usr/local/bin/genworker run"))
     }
 }

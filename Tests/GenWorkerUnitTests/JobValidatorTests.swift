@@ -12,7 +12,7 @@ final class JobValidatorTests: XCTestCase {
         try Data("i".utf8).write(to: inputs.appendingPathComponent("a.png"))
         try Data("w".utf8).write(to: inputs.appendingPathComponent("a.wav"))
         var c = WorkerConfiguration()
-        c.inputRoots = [inputs.path]
+        c.inputs.roots = [inputs.path]
         validator = JobValidator(configuration: c)
     }
 
@@ -25,7 +25,7 @@ final class JobValidatorTests: XCTestCase {
     }
 
     func testWanRules() throws {
-        XCTAssertEqual(try validate(#"{"id":"a","task":"t2v-A14B","params":{"prompt":"p","size":"1280*720","frame_num":81}}"#).arguments,
+        XCTAssertEqual(try validate(#"{"id":"a","task":"t2v-A14B","params":{"prompt":"p","size":"1280*720","frame_num":81}}"#).wanArguments,
                        ["--frame_num", "81", "--prompt", "p", "--size", "1280*720"])
         XCTAssertTrue(message(#"{"id":"a","task":"t2v-A14B","params":{"prompt":"p","size":"1280*704"}}"#).contains("params.size"))
         XCTAssertEqual(message(#"{"id":"a","task":"ti2v-5B","params":{"prompt":"p","size":"1280*704"}}"#), "accepted")
@@ -41,10 +41,10 @@ final class JobValidatorTests: XCTestCase {
 
     func testAnimateGetsRefertNumOneUnlessTheJobSaysOtherwise() throws {
         let job = try validate(#"{"id":"a","task":"animate-14B","params":{"src_root_path":"\#(inputs.path)/pre"}}"#)
-        XCTAssertEqual(Array(job.arguments.suffix(2)), ["--refert_num", "1"])
+        XCTAssertEqual(Array(job.wanArguments.suffix(2)), ["--refert_num", "1"])
         let five = try validate(#"{"id":"a","task":"animate-14B","params":{"src_root_path":"\#(inputs.path)/pre","refert_num":5}}"#)
-        XCTAssertEqual(five.arguments.filter { $0 == "--refert_num" }.count, 1)
-        XCTAssertTrue(five.arguments.contains("5"))
+        XCTAssertEqual(five.wanArguments.filter { $0 == "--refert_num" }.count, 1)
+        XCTAssertTrue(five.wanArguments.contains("5"))
     }
 
     func testIDsAndEnvelope() {
@@ -72,8 +72,13 @@ final class JobValidatorTests: XCTestCase {
     }
 
     func testCancelMessages() {
-        XCTAssertEqual(JobValidator.cancelID(body: Array(#"{"id":"job-1"}"#.utf8)), "job-1")
-        XCTAssertNil(JobValidator.cancelID(body: Array(#"{"id":"a.b"}"#.utf8)))
-        XCTAssertNil(JobValidator.cancelID(body: Array(#"{"marker":"x"}"#.utf8)))
+        XCTAssertEqual(CancelMessage.read(Array(#"{"id":"job-1"}"#.utf8))?.id, "job-1")
+        XCTAssertNil(CancelMessage.read(Array(#"{"id":"a.b"}"#.utf8))?.id)
+        XCTAssertNil(CancelMessage.read(Array(#"{"marker":"x"}"#.utf8))?.id)
     }
+}
+
+extension JobRequest {
+    /// generate.py's options for this job, as Wan/ builds them.
+    var wanArguments: [String] { WanCommand.generateArguments(for: self) }
 }

@@ -3,8 +3,8 @@ import GenWorker
 import XCTest
 
 final class WanCommandTests: XCTestCase {
-    func job(_ task: WanTask, _ arguments: [String] = []) -> JobRequest {
-        JobRequest(id: "j", task: task, arguments: arguments, timeout: .seconds(60))
+    func job(_ task: WanTask, _ parameters: [JobParameter] = []) -> JobRequest {
+        JobRequest(id: "j", task: task, parameters: parameters, timeout: .seconds(60))
     }
 
     func testSingleGPUCommandFollowsTheReadme() {
@@ -12,7 +12,7 @@ final class WanCommandTests: XCTestCase {
         c.wan.python = "/venv/bin/python"
         c.wan.repo = "/opt/Wan2.2"
         c.wan.checkpoints = "/models"
-        let spec = WanCommand.processSpec(for: job(.ti2v5B, ["--prompt", "p"]), configuration: c, outputPath: "/out/j.mp4")
+        let spec = WanCommand.processSpec(for: job(.ti2v5B, [JobParameter("prompt", .text("p"))]), configuration: c, outputPath: "/out/j.mp4")
         XCTAssertEqual(spec.executable, "/venv/bin/python")
         XCTAssertEqual(spec.arguments, ["/opt/Wan2.2/generate.py", "--task", "ti2v-5B", "--ckpt_dir", "/models/Wan2.2-TI2V-5B",
                                         "--save_file", "/out/j.mp4", "--offload_model", "True", "--convert_model_dtype", "--t5_cpu",
@@ -34,8 +34,8 @@ final class WanCommandTests: XCTestCase {
 
     func testChildEnvironmentHoldsNoSecrets() {
         var c = WorkerConfiguration()
-        c.passEnvironment = ["HF_HOME", "GENWORKER_AMQP_URL"]
-        c.setEnvironment = ["OMP_NUM_THREADS": "4"]
+        c.env.pass = ["HF_HOME", "GENWORKER_AMQP_URL"]
+        c.env.set = ["OMP_NUM_THREADS": "4"]
         let parent = ["PATH": "/bin", "HOME": "/root", "GENWORKER_AMQP_URL": "amqp://u:pw@h/", "HF_HOME": "/hf",
                       "CUDA_HOME": "/cuda", "AWS_SECRET_ACCESS_KEY": "k"]
         let env = WanCommand.childEnvironment(configuration: c, devices: "1", from: parent)

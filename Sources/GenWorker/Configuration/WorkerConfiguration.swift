@@ -419,6 +419,9 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable {
             return try YAMLDecoder().decode(WorkerConfiguration.self, from: yaml)
         } catch let error as GenWorkerError {
             throw error
+        } catch DecodingError.dataCorrupted(let context) where context.underlyingError is GenWorkerError {
+            // Yams wraps what a section's init(from:) throws.
+            throw context.underlyingError as! GenWorkerError
         } catch {
             throw GenWorkerError(.configuration, explainConfigurationError(error))
         }

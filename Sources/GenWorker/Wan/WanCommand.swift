@@ -4,8 +4,10 @@ import Foundation
 /// `python generate.py --task T --ckpt_dir DIR --save_file OUT <flags> <params>`, or with
 /// `wan.gpus_per_job` > 1, `torchrun --nproc_per_node=N generate.py ... --dit_fsdp --t5_fsdp --ulysses_size N`.
 public enum WanCommand {
+    /// `preprocessedInto`: the directory preprocessing wrote (animate-14B from raw inputs),
+    /// passed as `--src_root_path`.
     public static func processSpec(for job: JobRequest, configuration: WorkerConfiguration, outputPath: String,
-                                   devices: String? = nil) -> ProcessSpec {
+                                   devices: String? = nil, preprocessedInto: String? = nil) -> ProcessSpec {
         let wan = configuration.wan
         let script = (wan.repo as NSString).appendingPathComponent("generate.py")
         var generate = [
@@ -25,6 +27,7 @@ public enum WanCommand {
             arguments = [script] + generate
         }
         arguments += generateArguments(for: job)
+        if let preprocessedInto { arguments += ["--src_root_path", preprocessedInto] }
         return ProcessSpec(executable: executable, arguments: arguments,
                            environment: childEnvironment(configuration: configuration, devices: devices),
                            workingDirectory: wan.repo)

@@ -19,15 +19,15 @@ struct JobRunner: Sendable {
         defer { try? FileManager.default.removeItem(atPath: workDirectory) }
 
         var steps: [(name: String, spec: ProcessSpec)] = []
-        var generateJob = job
+        var preprocessedInto: String?
         if WanCommand.preprocesses(job) {
             try? FileManager.default.removeItem(atPath: workDirectory)
             steps.append(("preprocess", WanCommand.preprocessSpec(for: job, configuration: configuration,
                                                                    workDirectory: workDirectory, devices: devices)))
-            generateJob.parameters.append(JobParameter("src_root_path", .path(workDirectory)))
+            preprocessedInto = workDirectory
         }
-        steps.append(("generate", WanCommand.processSpec(for: generateJob, configuration: configuration,
-                                                         outputPath: outputPath, devices: devices)))
+        steps.append(("generate", WanCommand.processSpec(for: job, configuration: configuration, outputPath: outputPath,
+                                                         devices: devices, preprocessedInto: preprocessedInto)))
 
         var event = JobEvent(id: job.id, task: job.task.rawValue, event: .failed, worker: configuration.worker.name)
         event.redelivered = redelivered
@@ -72,45 +72,69 @@ struct JobRunner: Sendable {
             if case .exited(let code)? = run.termination { event.exitCode = code }
             if case .signaled(let signal)? = run.termination { event.signal = signal }
             let prefix = steps.count > 1 ? "\(step.name): " : ""
-
-            if let error = run.spawnError { return finish(.failed, .spawnFailed, prefix + error) }
-            switch run.stopRequest {
-            case .cancelled?:
-                return finish(.cancelled, .cancelledWhileRunning,
-                              prefix + (run.killed ? "cancelled; the process ignored SIGTERM and was killed after \(configuration.supervisor.grace)" : "cancelled while running"))
-            case .deliveryLost?, .shutdown?:
-                unlink(outputPath)
-                return nil
-            case nil:
-                break
-            }
-            if run.timedOut { return finish(.failed, .timeout, prefix + "timed out after \(job.timeout)") }
-            // systemd's KillMode=control-group and container runtimes signal every process at
-            // shutdown: a generator killed that way is not the job's fault; give the job back.
-            if case .signaled(let signal)? = run.termination, [SIGTERM, SIGINT].contains(signal), isShuttingDown() {
-                logger.warning("the generator got SIGTERM from outside during shutdown; the job goes back to the queue", metadata: ["job": "\(job.id)"])
-                unlink(outputPath)
-                return nil
-            }
-            switch run.termination {
-            case .exited(0)?:
+            let outcome = StepOutcome.classify(run, prefix: prefix, timeout: job.timeout, grace: configuration.supervisor.grace,
+                                               isShuttingDown: isShuttingDown()) {
                 if isLast {
                     var info = stat()
-                    if stat(outputPath, &info) == 0, info.st_size > 0 { return finish(.completed, nil, "completed") }
-                    return finish(.failed, .noOutput, prefix + "the generator exited 0 but wrote no video")
+                    return stat(outputPath, &info) == 0 && info.st_size > 0 ? nil : "the generator exited 0 but wrote no video"
                 }
                 let expected = ["src_pose.mp4", "src_face.mp4", "src_ref.png"]
-                if let missing = expected.first(where: { !FileManager.default.fileExists(atPath: (workDirectory as NSString).appendingPathComponent($0)) }) {
-                    return finish(.failed, .noOutput, prefix + "exited 0 but wrote no \(missing)")
-                }
-            case .exited(let code)?:
-                return finish(.failed, .exitCode, prefix + "exited with code \(code)")
-            case .signaled(let signal)?:
-                return finish(.failed, .signal, prefix + "killed by signal \(signal) (\(String(cString: strsignal(signal))))")
-            case nil:
-                return finish(.failed, .spawnFailed, prefix + "did not run")
+                return expected.first { !FileManager.default.fileExists(atPath: (workDirectory as NSString).appendingPathComponent($0)) }
+                    .map { "exited 0 but wrote no \($0)" }
+            }
+            switch outcome {
+            case .nextStep:
+                if isLast { return finish(.completed, nil, "completed") }
+            case .ended(let kind, let reason, let message):
+                return finish(kind, reason, message)
+            case .abandoned(let why):
+                if let why { logger.warning("\(why); the job goes back to the queue", metadata: ["job": "\(job.id)"]) }
+                unlink(outputPath)
+                return nil
             }
         }
         return finish(.failed, .spawnFailed, "no step ran")
+    }
+}
+
+/// How one step of a job ended, from what the supervisor saw: the next step runs (after
+/// the last one: the job completed), the job
+/// ends with a result, or the run is abandoned without one (its delivery was lost, or the
+/// worker gives it back on shutdown). Pure; `missingOutput` is asked only after exit 0.
+enum StepOutcome: Equatable {
+    case nextStep
+    case ended(JobEventKind, JobReason?, String)
+    /// No result: the job runs again elsewhere. Carries a line for the log, if any.
+    case abandoned(String?)
+
+    static func classify(_ run: SupervisedRun, prefix: String, timeout: Duration, grace: Duration, isShuttingDown: Bool,
+                         missingOutput: () -> String?) -> StepOutcome {
+        if let error = run.spawnError { return .ended(.failed, .spawnFailed, prefix + error) }
+        switch run.stopRequest {
+        case .cancelled?:
+            return .ended(.cancelled, .cancelledWhileRunning,
+                          prefix + (run.killed ? "cancelled; the process ignored SIGTERM and was killed after \(grace)" : "cancelled while running"))
+        case .deliveryLost?, .shutdown?:
+            return .abandoned(nil)
+        case nil:
+            break
+        }
+        if run.timedOut { return .ended(.failed, .timeout, prefix + "timed out after \(timeout)") }
+        // systemd's KillMode=control-group and container runtimes signal every process at
+        // shutdown: a generator killed that way is not the job's fault; give the job back.
+        if case .signaled(let signal)? = run.termination, [SIGTERM, SIGINT].contains(signal), isShuttingDown {
+            return .abandoned("the generator got SIGTERM from outside during shutdown")
+        }
+        switch run.termination {
+        case .exited(0)?:
+            if let missing = missingOutput() { return .ended(.failed, .noOutput, prefix + missing) }
+            return .nextStep
+        case .exited(let code)?:
+            return .ended(.failed, .exitCode, prefix + "exited with code \(code)")
+        case .signaled(let signal)?:
+            return .ended(.failed, .signal, prefix + "killed by signal \(signal) (\(String(cString: strsignal(signal))))")
+        case nil:
+            return .ended(.failed, .spawnFailed, prefix + "did not run")
+        }
     }
 }
