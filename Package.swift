@@ -62,7 +62,11 @@ let package = Package(
         // Every pure part, without a broker: `swift test --filter GenWorkerUnitTests`.
         .testTarget(
             name: "GenWorkerUnitTests",
-            dependencies: ["GenWorker", "AMQP", "TestSupport", .product(name: "Yams", package: "Yams")]
+            dependencies: [
+                "GenWorker", "AMQP", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         // Against the private RabbitMQ (scripts/broker.sh) and real child processes.
         .testTarget(name: "AMQPIntegrationTests", dependencies: ["AMQP", "WakePipe", "TestSupport"]),

@@ -11,8 +11,9 @@ public enum WorkerApplication {
         var service = WorkerService(worker: worker, mode: mode)
         if configuration.metrics.enabled {
             let (listening, continuation) = AsyncStream<Void>.makeStream()
+            let registry = Observability.bootstrapPrometheus()
             let endpoint = MetricsEndpoint(configuration: configuration.metrics, isReady: { worker.isConsuming },
-                                           registry: Observability.bootstrapPrometheus(), logger: logger) { port in
+                                           metrics: { registry.emitToString() }, logger: logger) { port in
                 logger.info("metrics and health on \(MetricsEndpoint.show(configuration.metrics.address)):\(port) (/metrics, /healthz, /readyz)")
                 continuation.yield()
                 continuation.finish()

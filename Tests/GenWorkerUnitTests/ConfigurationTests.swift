@@ -1,5 +1,6 @@
 import Foundation
-import GenWorker
+@testable import GenWorker
+import TestSupport
 import XCTest
 
 final class ConfigurationTests: XCTestCase {
@@ -62,5 +63,44 @@ final class ConfigurationTests: XCTestCase {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let c = try WorkerConfiguration.load(path: root.appendingPathComponent("config/genworker.yaml").path, environment: [:])
         XCTAssertEqual(c.supervisor.grace, .seconds(30))
+    }
+}
+
+/// Defaults live in one place (the properties); the shipped file and the README follow them.
+final class ConfigurationDefaultsTests: XCTestCase {
+    var root: URL { TestBroker.repositoryRoot }
+
+    func testTheShippedConfigIsExactlyTheDefaults() throws {
+        let text = try String(contentsOf: root.appendingPathComponent("config/genworker.yaml"), encoding: .utf8)
+        XCTAssertEqual(try WorkerConfiguration.parse(yaml: text), WorkerConfiguration())
+        for key in WorkerConfiguration.allKeys {
+            let name = String(key.split(separator: ".")[1])
+            XCTAssertTrue(text.contains("\n  \(name):") || text.contains("\n  # \(name):"), "config/genworker.yaml lacks \(key)")
+        }
+    }
+
+    func testTheReadmeReferenceListsEveryKeyAndNoOther() throws {
+        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        let section = try XCTUnwrap(readme.range(of: "### Configuration reference"))
+        let rows = readme[section.upperBound...].split(separator: "\n").filter { $0.hasPrefix("| `") }
+        let documented = rows.compactMap { $0.dropFirst(3).split(separator: "`").first.map(String.init) }
+        XCTAssertEqual(Set(documented), Set(WorkerConfiguration.allKeys))
+        XCTAssertEqual(documented.count, WorkerConfiguration.allKeys.count, "each key once")
+    }
+
+    func testEnvironmentOverridesApplyWithoutAConfigFile() throws {
+        let c = try WorkerConfiguration.load(path: nil, environment: ["GENWORKER_WORKER_NAME": "gpu-7", "GENWORKER_AMQP_URL": "amqp://u:p@h/"])
+        XCTAssertEqual(c.worker.name, "gpu-7")
+        XCTAssertEqual(c.amqp.url, "amqp://u:p@h/")
+        XCTAssertEqual(WorkerConfiguration.environmentOverrides.map(\.key), ["amqp.url", "worker.name"])
+        XCTAssertThrowsError(try WorkerConfiguration.load(path: nil, environment: ["GENWORKER_AMQP_URL": "http://nope/"])) { error in
+            XCTAssertEqual((error as? GenWorkerError)?.code, .configuration)
+        }
+    }
+
+    func testEmptyAndCommentOnlyFilesAreTheDefaults() throws {
+        XCTAssertEqual(try WorkerConfiguration.parse(yaml: ""), WorkerConfiguration())
+        XCTAssertEqual(try WorkerConfiguration.parse(yaml: "# nothing\n"), WorkerConfiguration())
+        XCTAssertEqual(try WorkerConfiguration.parse(yaml: "worker:\n"), WorkerConfiguration(), "an empty section keeps its defaults")
     }
 }

@@ -450,3 +450,20 @@ extension WorkerConfiguration {
         SupervisorOptions(grace: supervisor.grace, pollInterval: supervisor.pollInterval, logTailLines: supervisor.logTailLines)
     }
 }
+
+extension WorkerConfiguration {
+    /// Every key the YAML may hold, as `section.key`, from the sections' `CodingKeys`
+    /// (the README's reference and config/genworker.yaml are tested against it).
+    static var allKeys: [String] {
+        func keys<K: CodingKey & CaseIterable>(_ section: CodingKeys, _: K.Type) -> [String] {
+            K.allCases.map { "\(section.stringValue).\($0.stringValue)" }
+        }
+        return keys(.amqp, AMQPSection.CodingKeys.self) + keys(.worker, WorkerSection.CodingKeys.self)
+            + keys(.topology, TopologySection.CodingKeys.self) + keys(.wan, WanSection.CodingKeys.self)
+            + keys(.inputs, InputsSection.CodingKeys.self) + keys(.outputs, OutputsSection.CodingKeys.self)
+            + keys(.supervisor, SupervisorSection.CodingKeys.self) + keys(.jobs, JobsSection.CodingKeys.self)
+            + keys(.env, EnvSection.CodingKeys.self) + keys(.progress, ProgressSection.CodingKeys.self)
+            + keys(.shutdown, ShutdownSection.CodingKeys.self) + keys(.metrics, MetricsSection.CodingKeys.self)
+            + keys(.log, LogSection.CodingKeys.self) + keys(.cancel, CancelSection.CodingKeys.self)
+    }
+}

@@ -1,6 +1,5 @@
 import Hummingbird
 import Logging
-import Prometheus
 import ServiceLifecycle
 
 /// `/metrics` (Prometheus), `/healthz` (alive) and `/readyz` (connected and consuming) as a
@@ -13,12 +12,13 @@ public struct MetricsEndpoint: Service {
     let port: Int
 
     /// `onListening` gets the port once the server listens (port 0 picks a free one).
+    /// `metrics` renders the Prometheus text; `isReady` answers /readyz.
     public init(configuration: WorkerConfiguration.MetricsSection, isReady: @escaping @Sendable () -> Bool,
-                registry: PrometheusCollectorRegistry, logger: Logger, onListening: @escaping @Sendable (Int) -> Void = { _ in }) {
+                metrics: @escaping @Sendable () -> String, logger: Logger, onListening: @escaping @Sendable (Int) -> Void = { _ in }) {
         let router = Router()
         router.get("/metrics") { _, _ -> Response in
             var buffer = ByteBuffer()
-            buffer.writeString(registry.emitToString())
+            buffer.writeString(metrics())
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: buffer))
         }
         router.get("/healthz") { _, _ in Self.text(.ok, "ok\n") }
