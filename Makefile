@@ -1,11 +1,17 @@
 # The two commands of the README's quick start: `make run` and `make test`.
-.PHONY: run test deps broker broker-stop build bench clean
+.PHONY: run test lint format deps broker broker-stop build bench clean
 
 run: deps broker build
 	scripts/demo.sh
 
 test:
 	scripts/test.sh
+
+lint:
+	scripts/lint.sh
+
+format:
+	swift format format --in-place --parallel --recursive Package.swift Sources Tests
 
 deps:
 	scripts/install-deps.sh

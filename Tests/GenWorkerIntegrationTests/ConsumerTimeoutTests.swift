@@ -32,7 +32,7 @@ final class ConsumerTimeoutTests: XCTestCase {
         let log = harness.root.appendingPathComponent("overtime.log").path
         let deadline = Date().addingTimeInterval(15)
         var text = ""
-        while !text.contains("consumer_timeout expired"), Date() < deadline {
+        while !(text.contains("consumer_timeout expired") && text.contains("reconnecting")), Date() < deadline {
             Thread.sleep(forTimeInterval: 0.1)
             text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         }

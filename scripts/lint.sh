@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The toolchain's swift-format in lint mode with the checked-in .swift-format; fails on any finding.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+swift format lint --strict --parallel --recursive Package.swift Sources Tests
+echo "lint: clean" >&2
