@@ -8,12 +8,15 @@ public struct AMQPChannel {
     /// Closes the channel (`channel.close`).
     public func close() throws(AMQPError) { try connection.closeChannel(id) }
 
-    public func declareExchange(_ name: String, type: String, durable: Bool = true, autoDelete: Bool = false,
-                                isInternal: Bool = false, passive: Bool = false, arguments: AMQPTable = [:]) throws(AMQPError) {
+    public func declareExchange(
+        _ name: String, type: String, durable: Bool = true, autoDelete: Bool = false,
+        isInternal: Bool = false, passive: Bool = false, arguments: AMQPTable = [:]
+    ) throws(AMQPError) {
         let arena = CArena()
         try connection.rpc("exchange.declare \(name)", channel: id) { state in
-            _ = amqp_exchange_declare(state, id, arena.bytes(name), arena.bytes(type), passive ? 1 : 0, durable ? 1 : 0,
-                                      autoDelete ? 1 : 0, isInternal ? 1 : 0, arena.table(arguments))
+            _ = amqp_exchange_declare(
+                state, id, arena.bytes(name), arena.bytes(type), passive ? 1 : 0, durable ? 1 : 0,
+                autoDelete ? 1 : 0, isInternal ? 1 : 0, arena.table(arguments))
         }
     }
 
@@ -24,15 +27,20 @@ public struct AMQPChannel {
 
     /// Declares a queue; an empty name asks the broker for a fresh one. Returns the name and counts.
     @discardableResult
-    public func declareQueue(_ name: String, durable: Bool = true, exclusive: Bool = false, autoDelete: Bool = false,
-                             passive: Bool = false, arguments: AMQPTable = [:]) throws(AMQPError) -> AMQPQueueInfo {
+    public func declareQueue(
+        _ name: String, durable: Bool = true, exclusive: Bool = false, autoDelete: Bool = false,
+        passive: Bool = false, arguments: AMQPTable = [:]
+    ) throws(AMQPError) -> AMQPQueueInfo {
         let arena = CArena()
         var info = AMQPQueueInfo(name: name, messageCount: 0, consumerCount: 0)
         try connection.rpc("queue.declare \(name)", channel: id) { state in
-            if let ok = amqp_queue_declare(state, id, arena.bytes(name), passive ? 1 : 0, durable ? 1 : 0,
-                                           exclusive ? 1 : 0, autoDelete ? 1 : 0, arena.table(arguments)) {
-                info = AMQPQueueInfo(name: ok.pointee.queue.string, messageCount: ok.pointee.message_count,
-                                     consumerCount: ok.pointee.consumer_count)
+            if let ok = amqp_queue_declare(
+                state, id, arena.bytes(name), passive ? 1 : 0, durable ? 1 : 0,
+                exclusive ? 1 : 0, autoDelete ? 1 : 0, arena.table(arguments))
+            {
+                info = AMQPQueueInfo(
+                    name: ok.pointee.queue.string, messageCount: ok.pointee.message_count,
+                    consumerCount: ok.pointee.consumer_count)
             }
         }
         return info
@@ -80,13 +88,17 @@ public struct AMQPChannel {
 
     /// Starts a consumer; returns its tag (the broker's when `consumerTag` is empty).
     @discardableResult
-    public func consume(queue: String, consumerTag: String = "", noAck: Bool = false, exclusive: Bool = false,
-                        arguments: AMQPTable = [:]) throws(AMQPError) -> String {
+    public func consume(
+        queue: String, consumerTag: String = "", noAck: Bool = false, exclusive: Bool = false,
+        arguments: AMQPTable = [:]
+    ) throws(AMQPError) -> String {
         let arena = CArena()
         var tag = consumerTag
         try connection.rpc("basic.consume \(queue)", channel: id) { state in
-            if let ok = amqp_basic_consume(state, id, arena.bytes(queue), arena.bytes(consumerTag), 0, noAck ? 1 : 0,
-                                           exclusive ? 1 : 0, arena.table(arguments)) {
+            if let ok = amqp_basic_consume(
+                state, id, arena.bytes(queue), arena.bytes(consumerTag), 0, noAck ? 1 : 0,
+                exclusive ? 1 : 0, arena.table(arguments))
+            {
                 tag = ok.pointee.consumer_tag.string
             }
         }
@@ -117,13 +129,16 @@ public struct AMQPChannel {
     /// confirm mode (pass it to ``waitForConfirm(_:timeout:)``), else 0.
     /// With `mandatory`, an unroutable message comes back as ``AMQPEvent/returned(_:)``.
     @discardableResult
-    public func publish(exchange: String, routingKey: String, body: [UInt8], properties: AMQPProperties = AMQPProperties(),
-                        mandatory: Bool = false) throws(AMQPError) -> UInt64 {
+    public func publish(
+        exchange: String, routingKey: String, body: [UInt8], properties: AMQPProperties = AMQPProperties(),
+        mandatory: Bool = false
+    ) throws(AMQPError) -> UInt64 {
         let arena = CArena()
         var cProperties = arena.properties(properties)
         try connection.send("basic.publish to \(exchange.isEmpty ? "(default)" : exchange)", channel: id) { state in
-            amqp_basic_publish(state, id, arena.bytes(exchange), arena.bytes(routingKey), mandatory ? 1 : 0, 0,
-                               &cProperties, arena.bytes(body))
+            amqp_basic_publish(
+                state, id, arena.bytes(exchange), arena.bytes(routingKey), mandatory ? 1 : 0, 0,
+                &cProperties, arena.bytes(body))
         }
         return connection.recordPublish(channel: id)
     }
@@ -135,9 +150,11 @@ public struct AMQPChannel {
     }
 
     /// Publishes and waits for the confirm: the usual way to hand the broker a message that must not be lost.
-    public func publishConfirmed(exchange: String, routingKey: String, body: [UInt8],
-                                 properties: AMQPProperties = AMQPProperties(), mandatory: Bool = false,
-                                 timeout: Duration = .seconds(10)) throws(AMQPError) -> AMQPConfirm {
+    public func publishConfirmed(
+        exchange: String, routingKey: String, body: [UInt8],
+        properties: AMQPProperties = AMQPProperties(), mandatory: Bool = false,
+        timeout: Duration = .seconds(10)
+    ) throws(AMQPError) -> AMQPConfirm {
         let sequence = try publish(exchange: exchange, routingKey: routingKey, body: body, properties: properties, mandatory: mandatory)
         return try waitForConfirm(sequence, timeout: timeout)
     }

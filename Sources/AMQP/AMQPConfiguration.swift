@@ -47,8 +47,10 @@ public struct AMQPTLSConfiguration: Sendable {
     /// Check that the certificate names the host we connect to. Default true.
     public var verifyHostname: Bool = true
 
-    public init(caCertificateFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil,
-                verifyPeer: Bool = true, verifyHostname: Bool = true) {
+    public init(
+        caCertificateFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil,
+        verifyPeer: Bool = true, verifyHostname: Bool = true
+    ) {
         self.caCertificateFile = caCertificateFile
         self.certificateFile = certificateFile
         self.keyFile = keyFile
@@ -71,7 +73,9 @@ extension AMQPConfiguration {
         }
         switch scheme {
         case "amqp": port = 5672
-        case "amqps": port = 5671; tls = AMQPTLSConfiguration()
+        case "amqps":
+            port = 5671
+            tls = AMQPTLSConfiguration()
         default: throw AMQPError(.invalidURL, "scheme must be amqp or amqps, not '\(scheme)'")
         }
         if let h = components.host, !h.isEmpty { host = h }
@@ -117,7 +121,9 @@ extension AMQPConfiguration {
                 default:
                     switch value {
                     case "verify_peer": tls?.verifyPeer = true
-                    case "verify_none": tls?.verifyPeer = false; tls?.verifyHostname = false
+                    case "verify_none":
+                        tls?.verifyPeer = false
+                        tls?.verifyHostname = false
                     default: throw AMQPError(.invalidURL, "verify must be verify_peer or verify_none")
                     }
                 }

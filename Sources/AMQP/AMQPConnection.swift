@@ -3,7 +3,7 @@ import CRabbitMQShim
 import WakePipe
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One AMQP 0-9-1 connection over rabbitmq-c.
@@ -86,7 +86,9 @@ public final class AMQPConnection {
             }
             if let cert = tls.certificateFile, let key = tls.keyFile {
                 let status = amqp_ssl_socket_set_key(socket, cert, key)
-                guard status == 0 else { throw AMQPError(.tls, "cannot load client certificate \(cert) / key \(key): \(Self.statusText(status))", libraryStatus: status) }
+                guard status == 0 else {
+                    throw AMQPError(.tls, "cannot load client certificate \(cert) / key \(key): \(Self.statusText(status))", libraryStatus: status)
+                }
             }
             amqp_ssl_socket_set_verify_peer(socket, tls.verifyPeer ? 1 : 0)
             amqp_ssl_socket_set_verify_hostname(socket, tls.verifyHostname ? 1 : 0)
@@ -110,8 +112,9 @@ public final class AMQPConnection {
         _ = amqp_set_rpc_timeout(state, &rpcTimeout)
 
         let heartbeatSeconds = Int32(configuration.heartbeat.components.seconds)
-        let reply = gw_amqp_login(state, configuration.virtualHost, 2047, Int32(configuration.frameMax), heartbeatSeconds,
-                                  configuration.user, configuration.password, configuration.connectionName ?? "")
+        let reply = gw_amqp_login(
+            state, configuration.virtualHost, 2047, Int32(configuration.frameMax), heartbeatSeconds,
+            configuration.user, configuration.password, configuration.connectionName ?? "")
         switch reply.reply_type {
         case AMQP_RESPONSE_NORMAL:
             break
@@ -123,7 +126,8 @@ public final class AMQPConnection {
             let text = close.reply_text.string
             switch code {
             case 403: throw AMQPError(.authenticationFailed, "login to \(where_) as '\(configuration.user)' refused: \(text)", replyCode: code)
-            case 530: throw AMQPError(.accessRefused, "vhost '\(configuration.virtualHost)' refused for '\(configuration.user)': \(text)", replyCode: code)
+            case 530:
+                throw AMQPError(.accessRefused, "vhost '\(configuration.virtualHost)' refused for '\(configuration.user)': \(text)", replyCode: code)
             default: throw AMQPError(.connectionFailed, "login to \(where_) failed: \(text)", replyCode: code)
             }
         case AMQP_RESPONSE_LIBRARY_EXCEPTION:
@@ -333,9 +337,12 @@ public final class AMQPConnection {
         if status == 0 { return frame }
         if status == AMQP_STATUS_TIMEOUT.rawValue { return nil }
         if status == AMQP_STATUS_HEARTBEAT_TIMEOUT.rawValue {
-            throw fail(AMQPError(.connectionLost, "no heartbeat from the broker for two intervals (\(negotiatedHeartbeat * 2))", libraryStatus: status))
+            throw fail(
+                AMQPError(.connectionLost, "no heartbeat from the broker for two intervals (\(negotiatedHeartbeat * 2))", libraryStatus: status))
         }
-        throw fail(AMQPError(.connectionLost, "connection to \(configuration.host):\(configuration.port) lost: \(Self.statusText(status))", libraryStatus: status))
+        throw fail(
+            AMQPError(
+                .connectionLost, "connection to \(configuration.host):\(configuration.port) lost: \(Self.statusText(status))", libraryStatus: status))
     }
 
     /// Turns one frame into an event, answering close methods as the protocol requires.
@@ -348,17 +355,19 @@ public final class AMQPConnection {
         case AMQPMethod.basicDeliver:
             let deliver = method.decoded.assumingMemoryBound(to: amqp_basic_deliver_t.self).pointee
             let (properties, body) = try readContent(channel: channel)
-            return .delivery(AMQPDelivery(
-                channel: channel, consumerTag: deliver.consumer_tag.string, deliveryTag: deliver.delivery_tag,
-                redelivered: deliver.redelivered != 0, exchange: deliver.exchange.string,
-                routingKey: deliver.routing_key.string, properties: properties, body: body))
+            return .delivery(
+                AMQPDelivery(
+                    channel: channel, consumerTag: deliver.consumer_tag.string, deliveryTag: deliver.delivery_tag,
+                    redelivered: deliver.redelivered != 0, exchange: deliver.exchange.string,
+                    routingKey: deliver.routing_key.string, properties: properties, body: body))
         case AMQPMethod.basicReturn:
             let returned = method.decoded.assumingMemoryBound(to: amqp_basic_return_t.self).pointee
             let (properties, body) = try readContent(channel: channel)
-            return .returned(AMQPReturnedMessage(
-                channel: channel, replyCode: returned.reply_code, replyText: returned.reply_text.string,
-                exchange: returned.exchange.string, routingKey: returned.routing_key.string,
-                properties: properties, body: body))
+            return .returned(
+                AMQPReturnedMessage(
+                    channel: channel, replyCode: returned.reply_code, replyText: returned.reply_text.string,
+                    exchange: returned.exchange.string, routingKey: returned.routing_key.string,
+                    properties: properties, body: body))
         case AMQPMethod.basicAck:
             let ack = method.decoded.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee
             settle(channel: channel, tag: ack.delivery_tag, multiple: ack.multiple != 0, as: .ack)
@@ -394,7 +403,8 @@ public final class AMQPConnection {
         let reply = amqp_read_message(state, channel, &message, 0)
         guard reply.reply_type == AMQP_RESPONSE_NORMAL else {
             let status = Self.normalized(reply.library_error)
-            throw fail(AMQPError(.connectionLost, "reading a message on channel \(channel) failed: \(Self.statusText(status))", libraryStatus: status))
+            throw fail(
+                AMQPError(.connectionLost, "reading a message on channel \(channel) failed: \(Self.statusText(status))", libraryStatus: status))
         }
         defer { amqp_destroy_message(&message) }
         return (message.properties.swiftProperties, message.body.array)

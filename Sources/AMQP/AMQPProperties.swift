@@ -18,10 +18,12 @@ public struct AMQPProperties: Sendable, Equatable {
     public var userID: String?
     public var appID: String?
 
-    public init(contentType: String? = nil, contentEncoding: String? = nil, headers: AMQPTable? = nil,
-                deliveryMode: UInt8? = nil, priority: UInt8? = nil, correlationID: String? = nil,
-                replyTo: String? = nil, expiration: String? = nil, messageID: String? = nil,
-                timestamp: UInt64? = nil, type: String? = nil, userID: String? = nil, appID: String? = nil) {
+    public init(
+        contentType: String? = nil, contentEncoding: String? = nil, headers: AMQPTable? = nil,
+        deliveryMode: UInt8? = nil, priority: UInt8? = nil, correlationID: String? = nil,
+        replyTo: String? = nil, expiration: String? = nil, messageID: String? = nil,
+        timestamp: UInt64? = nil, type: String? = nil, userID: String? = nil, appID: String? = nil
+    ) {
         self.contentType = contentType
         self.contentEncoding = contentEncoding
         self.headers = headers

@@ -1,7 +1,7 @@
 import CRabbitMQ
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// C memory that lives for one call into rabbitmq-c and is freed with the arena.
@@ -32,14 +32,30 @@ final class CArena {
         var field = amqp_field_value_t()
         func kind(_ k: amqp_field_value_kind_t) -> UInt8 { UInt8(k.rawValue) }
         switch value {
-        case .bool(let b): field.kind = kind(AMQP_FIELD_KIND_BOOLEAN); field.value.boolean = b ? 1 : 0
-        case .int32(let v): field.kind = kind(AMQP_FIELD_KIND_I32); field.value.i32 = v
-        case .int64(let v): field.kind = kind(AMQP_FIELD_KIND_I64); field.value.i64 = v
-        case .double(let v): field.kind = kind(AMQP_FIELD_KIND_F64); field.value.f64 = v
-        case .string(let s): field.kind = kind(AMQP_FIELD_KIND_UTF8); field.value.bytes = bytes(s)
-        case .bytes(let b): field.kind = kind(AMQP_FIELD_KIND_BYTES); field.value.bytes = bytes(b)
-        case .timestamp(let t): field.kind = kind(AMQP_FIELD_KIND_TIMESTAMP); field.value.u64 = t
-        case .table(let t): field.kind = kind(AMQP_FIELD_KIND_TABLE); field.value.table = table(t)
+        case .bool(let b):
+            field.kind = kind(AMQP_FIELD_KIND_BOOLEAN)
+            field.value.boolean = b ? 1 : 0
+        case .int32(let v):
+            field.kind = kind(AMQP_FIELD_KIND_I32)
+            field.value.i32 = v
+        case .int64(let v):
+            field.kind = kind(AMQP_FIELD_KIND_I64)
+            field.value.i64 = v
+        case .double(let v):
+            field.kind = kind(AMQP_FIELD_KIND_F64)
+            field.value.f64 = v
+        case .string(let s):
+            field.kind = kind(AMQP_FIELD_KIND_UTF8)
+            field.value.bytes = bytes(s)
+        case .bytes(let b):
+            field.kind = kind(AMQP_FIELD_KIND_BYTES)
+            field.value.bytes = bytes(b)
+        case .timestamp(let t):
+            field.kind = kind(AMQP_FIELD_KIND_TIMESTAMP)
+            field.value.u64 = t
+        case .table(let t):
+            field.kind = kind(AMQP_FIELD_KIND_TABLE)
+            field.value.table = table(t)
         case .void: field.kind = kind(AMQP_FIELD_KIND_VOID)
         case .array(let items):
             field.kind = kind(AMQP_FIELD_KIND_ARRAY)
@@ -55,7 +71,8 @@ final class CArena {
         var flags: UInt32 = 0
         func set(_ value: String?, _ flag: Int32, _ apply: (amqp_bytes_t) -> Void) {
             guard let value else { return }
-            apply(bytes(value)); flags |= UInt32(flag)
+            apply(bytes(value))
+            flags |= UInt32(flag)
         }
         set(p.contentType, AMQP_BASIC_CONTENT_TYPE_FLAG) { c.content_type = $0 }
         set(p.contentEncoding, AMQP_BASIC_CONTENT_ENCODING_FLAG) { c.content_encoding = $0 }
@@ -66,10 +83,22 @@ final class CArena {
         set(p.type, AMQP_BASIC_TYPE_FLAG) { c.type = $0 }
         set(p.userID, AMQP_BASIC_USER_ID_FLAG) { c.user_id = $0 }
         set(p.appID, AMQP_BASIC_APP_ID_FLAG) { c.app_id = $0 }
-        if let headers = p.headers { c.headers = table(headers); flags |= UInt32(AMQP_BASIC_HEADERS_FLAG) }
-        if let mode = p.deliveryMode { c.delivery_mode = mode; flags |= UInt32(AMQP_BASIC_DELIVERY_MODE_FLAG) }
-        if let priority = p.priority { c.priority = priority; flags |= UInt32(AMQP_BASIC_PRIORITY_FLAG) }
-        if let timestamp = p.timestamp { c.timestamp = timestamp; flags |= UInt32(AMQP_BASIC_TIMESTAMP_FLAG) }
+        if let headers = p.headers {
+            c.headers = table(headers)
+            flags |= UInt32(AMQP_BASIC_HEADERS_FLAG)
+        }
+        if let mode = p.deliveryMode {
+            c.delivery_mode = mode
+            flags |= UInt32(AMQP_BASIC_DELIVERY_MODE_FLAG)
+        }
+        if let priority = p.priority {
+            c.priority = priority
+            flags |= UInt32(AMQP_BASIC_PRIORITY_FLAG)
+        }
+        if let timestamp = p.timestamp {
+            c.timestamp = timestamp
+            flags |= UInt32(AMQP_BASIC_TIMESTAMP_FLAG)
+        }
         c._flags = flags
         return c
     }

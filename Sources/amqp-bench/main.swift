@@ -50,5 +50,8 @@ for _ in 0..<min(count, 2000) {
     latencies.append(seconds(clock.now - t0) * 1000)
 }
 latencies.sort()
-print(String(format: "{\"client\": \"genworker AMQP (Swift/rabbitmq-c)\", \"confirmed_sync_per_s\": %.0f, \"confirmed_pipelined_per_s\": %.0f, \"rtt_p50_ms\": %.3f, \"rtt_p99_ms\": %.3f}",
-             syncRate, pipelinedRate, percentile(latencies, 0.5), percentile(latencies, 0.99)))
+print(
+    String(
+        format:
+            "{\"client\": \"genworker AMQP (Swift/rabbitmq-c)\", \"confirmed_sync_per_s\": %.0f, \"confirmed_pipelined_per_s\": %.0f, \"rtt_p50_ms\": %.3f, \"rtt_p99_ms\": %.3f}",
+        syncRate, pipelinedRate, percentile(latencies, 0.5), percentile(latencies, 0.99)))

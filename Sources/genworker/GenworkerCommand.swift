@@ -142,8 +142,9 @@ struct Cancel: ParsableCommand {
         do {
             let channel = try connection.openChannel()
             try channel.enableConfirms()
-            confirm = try channel.publishConfirmed(exchange: configuration.topology.cancelExchange, routingKey: "",
-                                                   body: try ProtocolCoding.encode(CancelMessage(id: id)), properties: .persistentJSON())
+            confirm = try channel.publishConfirmed(
+                exchange: configuration.topology.cancelExchange, routingKey: "",
+                body: try ProtocolCoding.encode(CancelMessage(id: id)), properties: .persistentJSON())
         } catch let error as AMQPError {
             throw GenWorkerError(.brokerFailed, "sending the cancel failed: \(error)")
         }
@@ -183,8 +184,11 @@ struct Submit: ParsableCommand {
                 try channel.consume(queue: queue, noAck: true)
             }
             try channel.enableConfirms()
-            guard try channel.publishConfirmed(exchange: configuration.topology.jobsExchange, routingKey: task,
-                                               body: body, properties: properties, mandatory: true) == .ack else {
+            guard
+                try channel.publishConfirmed(
+                    exchange: configuration.topology.jobsExchange, routingKey: task,
+                    body: body, properties: properties, mandatory: true) == .ack
+            else {
                 throw GenWorkerError(.brokerFailed, "the broker refused the job (basic.nack)")
             }
         } catch let error as AMQPError {
@@ -223,8 +227,9 @@ enum EventPrinter {
                 FileHandle.standardError.write(Data("\ncancel job \(id)? [y/N] ".utf8))
                 if let answer = readLine(), answer.lowercased().hasPrefix("y") {
                     let channel = try connection.openChannel()
-                    try channel.publish(exchange: cancelExchange, routingKey: "", body: try ProtocolCoding.encode(CancelMessage(id: id)),
-                                        properties: .persistentJSON())
+                    try channel.publish(
+                        exchange: cancelExchange, routingKey: "", body: try ProtocolCoding.encode(CancelMessage(id: id)),
+                        properties: .persistentJSON())
                     FileHandle.standardError.write(Data("cancel sent; waiting for the result\n".utf8))
                 }
             }
@@ -263,7 +268,8 @@ enum EventPrinter {
             let bar = String(repeating: "█", count: filled) + String(repeating: " ", count: 20 - filled)
             let eta = p?.etaSeconds.map { " eta \($0 / 60)m\($0 % 60)s" } ?? ""
             let clip = (p?.clip ?? 1) > 1 ? " clip \(p!.clip!)" : ""
-            return "\(event.id) [\(bar)] \(String(format: "%3d", percent))% \(p?.step ?? 0)/\(p?.total ?? 0)\(eta) \(event.step ?? "") \(p?.phase ?? "")\(clip)"
+            return
+                "\(event.id) [\(bar)] \(String(format: "%3d", percent))% \(p?.step ?? 0)/\(p?.total ?? 0)\(eta) \(event.step ?? "") \(p?.phase ?? "")\(clip)"
         case .started:
             return "\(event.id) started on \(event.worker)\(event.redelivered == true ? " (redelivered)" : "")"
         case .completed:
@@ -288,5 +294,10 @@ final class Interrupts: @unchecked Sendable {  // source is set once in init
         source.resume()
     }
 
-    func take() -> Bool { pending.withLock { count in defer { count = 0 }; return count > 0 } }
+    func take() -> Bool {
+        pending.withLock { count in
+            defer { count = 0 }
+            return count > 0
+        }
+    }
 }

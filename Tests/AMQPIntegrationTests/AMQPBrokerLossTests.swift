@@ -4,7 +4,7 @@ import TestSupport
 import XCTest
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Broker loss on a second private node (port 5689), so the shared test broker is never disturbed.

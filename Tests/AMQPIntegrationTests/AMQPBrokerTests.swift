@@ -51,8 +51,10 @@ final class AMQPBrokerTests: XCTestCase {
         try channel.declareExchange(dlx, type: "fanout", durable: false, autoDelete: true)
         let dead = try channel.declareQueue(TestBroker.uniqueName("dead"), durable: false, exclusive: true).name
         try channel.bindQueue(dead, exchange: dlx, routingKey: "")
-        let work = try channel.declareQueue(TestBroker.uniqueName("work"), durable: false, exclusive: true,
-                                            arguments: ["x-dead-letter-exchange": .string(dlx)]).name
+        let work = try channel.declareQueue(
+            TestBroker.uniqueName("work"), durable: false, exclusive: true,
+            arguments: ["x-dead-letter-exchange": .string(dlx)]
+        ).name
         try channel.publish(exchange: "", routingKey: work, body: Array("poison".utf8))
         try channel.consume(queue: work)
         let delivery = try XCTUnwrap(try connection.nextDelivery())
@@ -61,7 +63,8 @@ final class AMQPBrokerTests: XCTestCase {
         let deadLettered = try XCTUnwrap(try connection.nextDelivery())
         XCTAssertEqual(deadLettered.body, Array("poison".utf8))
         guard case .array(let deaths)? = deadLettered.properties.headers?["x-death"],
-              case .table(let death)? = deaths.first else {
+            case .table(let death)? = deaths.first
+        else {
             return XCTFail("no x-death header: \(String(describing: deadLettered.properties.headers))")
         }
         XCTAssertEqual(death["reason"]?.stringValue, "rejected")
@@ -170,7 +173,10 @@ final class AMQPBrokerTests: XCTestCase {
         let connection = try TestBroker.connect()
         let wakeup = connection.wakeup
         let start = ContinuousClock.now
-        Thread.detachNewThread { Thread.sleep(forTimeInterval: 0.1); wakeup.signal() }
+        Thread.detachNewThread {
+            Thread.sleep(forTimeInterval: 0.1)
+            wakeup.signal()
+        }
         guard case .woken? = try connection.nextEvent(timeout: .seconds(5)) else { return XCTFail("expected .woken") }
         XCTAssertLessThan(ContinuousClock.now - start, .seconds(2))
     }

@@ -46,8 +46,10 @@ final class CancelAuthorizationTests: XCTestCase {
         func cancel(_ id: String, on channel: AMQPChannel, as user: String?) throws {
             var properties = AMQPProperties.persistentJSON()
             properties.userID = user
-            XCTAssertEqual(try channel.publishConfirmed(exchange: t.cancelExchange, routingKey: "", body: try ProtocolCoding.encode(CancelMessage(id: id)),
-                                                        properties: properties), .ack)
+            XCTAssertEqual(
+                try channel.publishConfirmed(
+                    exchange: t.cancelExchange, routingKey: "", body: try ProtocolCoding.encode(CancelMessage(id: id)),
+                    properties: properties), .ack)
         }
 
         // A queued job cancelled by someone else still runs.
@@ -75,7 +77,9 @@ final class CancelAuthorizationTests: XCTestCase {
         // The broker itself refuses a forged user_id: mallory cannot pretend to be alice.
         var forged = AMQPProperties.persistentJSON()
         forged.userID = "alice"
-        XCTAssertThrowsError(try mallory.publishConfirmed(exchange: t.cancelExchange, routingKey: "",
-                                                          body: try ProtocolCoding.encode(CancelMessage(id: "x")), properties: forged))
+        XCTAssertThrowsError(
+            try mallory.publishConfirmed(
+                exchange: t.cancelExchange, routingKey: "",
+                body: try ProtocolCoding.encode(CancelMessage(id: "x")), properties: forged))
     }
 }

@@ -27,10 +27,12 @@ final class ClientExampleTests: XCTestCase {
     }
 
     func testPythonClientSubmitsFollowsProgressAndGetsTheResult() throws {
-        let (status, output) = try TestBroker.runCapturing("/usr/bin/env", [
-            "python3", python, "--url", pikaURL, "--prefix", harness.prefix, "submit", "--task", "t2v-A14B", "--id", "py-ok",
-            "--param", "prompt=A red fox [[step_s=0.05]]", "--param", "size=832*480", "--param", "sample_steps=20", "--wait",
-        ], stderrPath: stderrPath)
+        let (status, output) = try TestBroker.runCapturing(
+            "/usr/bin/env",
+            [
+                "python3", python, "--url", pikaURL, "--prefix", harness.prefix, "submit", "--task", "t2v-A14B", "--id", "py-ok",
+                "--param", "prompt=A red fox [[step_s=0.05]]", "--param", "size=832*480", "--param", "sample_steps=20", "--wait",
+            ], stderrPath: stderrPath)
         XCTAssertEqual(status, 0, output)
         let result = try lastJSON(output)
         XCTAssertEqual(result["status"] as? String, "completed")
@@ -41,10 +43,12 @@ final class ClientExampleTests: XCTestCase {
     }
 
     func testPythonClientSubmitThenCancel() throws {
-        let (status, output) = try TestBroker.runCapturing("/usr/bin/env", [
-            "python3", python, "--url", pikaURL, "--prefix", harness.prefix, "submit", "--task", "t2v-A14B", "--id", "py-cancel",
-            "--param", "prompt=long [[step_s=0.5]]", "--param", "sample_steps=40", "--cancel-after", "0.3",
-        ], stderrPath: stderrPath)
+        let (status, output) = try TestBroker.runCapturing(
+            "/usr/bin/env",
+            [
+                "python3", python, "--url", pikaURL, "--prefix", harness.prefix, "submit", "--task", "t2v-A14B", "--id", "py-cancel",
+                "--param", "prompt=long [[step_s=0.5]]", "--param", "sample_steps=40", "--cancel-after", "0.3",
+            ], stderrPath: stderrPath)
         XCTAssertNotEqual(status, 0, "a cancelled job is not a success")
         let result = try lastJSON(output)
         XCTAssertEqual(result["status"] as? String, "cancelled")
@@ -53,8 +57,9 @@ final class ClientExampleTests: XCTestCase {
 
     func testShellClientSubmitAndCancel() throws {
         let env = ["AMQP_URL": String(TestBroker.url.dropLast()), "GENWORKER_PREFIX": harness.prefix]
-        let output = try TestBroker.run(shell, ["submit", "sh-ok", "t2v-A14B", #"{"prompt":"shell [[step_s=0.01]]","sample_steps":5}"#],
-                                        environment: env)
+        let output = try TestBroker.run(
+            shell, ["submit", "sh-ok", "t2v-A14B", #"{"prompt":"shell [[step_s=0.01]]","sample_steps":5}"#],
+            environment: env)
         XCTAssertEqual(try lastJSON(output)["status"] as? String, "completed")
 
         try harness.submit(id: "sh-cancel", prompt: "long [[step_s=0.5]]", params: ["sample_steps": 40])

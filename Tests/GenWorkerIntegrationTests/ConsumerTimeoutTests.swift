@@ -11,9 +11,11 @@ import XCTest
 final class ConsumerTimeoutTests: XCTestCase {
     let port = 5699
     var environment: [String: String] {
-        ["GENWORKER_BROKER_PORT": String(port),
-         "GENWORKER_BROKER_EXTRA_CONF": "consumer_timeout = 3000",
-         "GENWORKER_BROKER_ADVANCED": "[{rabbit, [{channel_tick_interval, 1000}]}]."]
+        [
+            "GENWORKER_BROKER_PORT": String(port),
+            "GENWORKER_BROKER_EXTRA_CONF": "consumer_timeout = 3000",
+            "GENWORKER_BROKER_ADVANCED": "[{rabbit, [{channel_tick_interval, 1000}]}].",
+        ]
     }
 
     override func setUpWithError() throws { try TestBroker.run(TestBroker.script, ["start"], environment: environment) }
@@ -26,7 +28,10 @@ final class ConsumerTimeoutTests: XCTestCase {
         }
         defer { harness.tearDown() }
         let pid = try harness.spawnWorkerProcess(name: "overtime")
-        defer { kill(pid, SIGKILL); _ = harness.waitForExit(pid) }
+        defer {
+            kill(pid, SIGKILL)
+            _ = harness.waitForExit(pid)
+        }
         try harness.submit(id: "overtime", prompt: "too long [[step_s=0.5]]", params: ["sample_steps": 40])
         let generator = try harness.waitUntilRunning("overtime")
         let log = harness.root.appendingPathComponent("overtime.log").path

@@ -34,8 +34,12 @@ enum HostileMessages {
         case 7: return (json(["id": String(repeating: "x", count: 10_000), "task": "t2v-A14B"]), nil)
         case 8: return (json(["id": id, "task": "i2v-A14B", "params": ["prompt": "p", "image": inputs + "/../../../etc/passwd"]]), id)
         case 9: return (Array(#"{"id":"\#(id)","task":"i2v-A14B","params":{"prompt":"p","image":"\#(inputs)/a\u0000.png"}}"#.utf8), id)
-        case 10: return (json(["id": id, "task": "t2v-A14B", "params": ["prompt": "p", "sample_steps": -Int.random(in: 1...Int(Int32.max), using: &rng)]]), id)
-        case 11: return (Array(#"{"id":"\#(id)","task":"t2v-A14B","params":{"prompt":"p","base_seed":1e308,"frame_num":99999999999999999999}}"#.utf8), id)
+        case 10:
+            return (
+                json(["id": id, "task": "t2v-A14B", "params": ["prompt": "p", "sample_steps": -Int.random(in: 1...Int(Int32.max), using: &rng)]]), id
+            )
+        case 11:
+            return (Array(#"{"id":"\#(id)","task":"t2v-A14B","params":{"prompt":"p","base_seed":1e308,"frame_num":99999999999999999999}}"#.utf8), id)
         case 12: return (json(["id": id, "task": "t2v-A14B", "params": ["prompt": "p", "sample_shift": "NaN", "size": "1*1"]]), id)
         default: return (json([id: [String](repeating: "z", count: 100)]), nil)
         }
@@ -62,8 +66,10 @@ final class HostileFloodTests: XCTestCase {
         var big = AMQPProperties.persistentJSON()
         big.messageID = "huge-body"
         let huge = [UInt8](repeating: UInt8(ascii: "x"), count: 50 << 20)
-        XCTAssertEqual(try harness.channel.publishConfirmed(exchange: "", routingKey: t.jobsQueue, body: huge, properties: big,
-                                                            timeout: .seconds(60)), .ack)
+        XCTAssertEqual(
+            try harness.channel.publishConfirmed(
+                exchange: "", routingKey: t.jobsQueue, body: huge, properties: big,
+                timeout: .seconds(60)), .ack)
         try harness.submit(id: "after-the-storm")
         let result = try harness.result("after-the-storm", timeout: 300)
         XCTAssertEqual(result.status, .completed)
@@ -80,8 +86,10 @@ final class HostileFloodTests: XCTestCase {
         configuration.inputs.roots = ["/tmp"]
         let validator = JobValidator(configuration: configuration)
         var rng = SeededRandom(state: 7)
-        let fragments = [#"{"id":"#, #""a""#, #","task":"#, #""t2v-A14B""#, #","params":{"#, #""prompt":"#, #"1"#, "[", "]", "{", "}",
-                         #""size":"#, #""1280*720""#, ",", ":", "null", "true", "-1e999", #""\u0000""#, #""../""#, #""frame_num":81"#]
+        let fragments = [
+            #"{"id":"#, #""a""#, #","task":"#, #""t2v-A14B""#, #","params":{"#, #""prompt":"#, #"1"#, "[", "]", "{", "}",
+            #""size":"#, #""1280*720""#, ",", ":", "null", "true", "-1e999", #""\u0000""#, #""../""#, #""frame_num":81"#,
+        ]
         var accepted = 0
         for round in 0..<100_000 {
             var body: [UInt8]

@@ -29,10 +29,17 @@ final class HostileJobTests: XCTestCase {
             ("bad-param", WorkerHarness.jobBody(id: "bad-param", params: ["audio": "/x.wav"]), "not accepted for t2v-A14B"),
             ("bad-path", WorkerHarness.jobBody(id: "bad-path", task: "i2v-A14B", params: ["image": "/etc/hostname"]), "outside the input roots"),
             ("bad-link", WorkerHarness.jobBody(id: "bad-link", task: "i2v-A14B", params: ["image": .string(link.path)]), "outside the input roots"),
-            ("bad-dots", WorkerHarness.jobBody(id: "bad-dots", task: "i2v-A14B", params: ["image": .string(harness.inputs.path + "/../secret.png")]), "outside the input roots"),
+            (
+                "bad-dots",
+                WorkerHarness.jobBody(id: "bad-dots", task: "i2v-A14B", params: ["image": .string(harness.inputs.path + "/../secret.png")]),
+                "outside the input roots"
+            ),
             ("bad-missing", WorkerHarness.jobBody(id: "bad-missing", task: "i2v-A14B"), "params.image is required"),
             ("bad-big", WorkerHarness.jobBody(id: "bad-big", prompt: String(repeating: "x", count: 5000)), "limit is 4096"),
-            ("bad-type", Array("{\"id\":\"bad-type\",\"task\":\"t2v-A14B\",\"params\":{\"prompt\":\"p\",\"sample_steps\":true}}".utf8), "whole number"),
+            (
+                "bad-type", Array("{\"id\":\"bad-type\",\"task\":\"t2v-A14B\",\"params\":{\"prompt\":\"p\",\"sample_steps\":true}}".utf8),
+                "whole number"
+            ),
             ("bad-timeout", WorkerHarness.jobBody(id: "bad-timeout", timeout: -5), "timeout_s"),
         ]
         for job in bad {

@@ -15,7 +15,10 @@ final class ObservabilityTests: XCTestCase {
         let harness = try WorkerHarness()
         defer { harness.tearDown() }
         let pid = try harness.spawnWorkerProcess(name: "metered", extraConfig: "log:\n  format: json")
-        defer { kill(pid, SIGTERM); _ = harness.waitForExit(pid) }
+        defer {
+            kill(pid, SIGTERM)
+            _ = harness.waitForExit(pid)
+        }
         let port = try XCTUnwrap(harness.metricsPort(of: "metered"))
         XCTAssertEqual(harness.http(port, "/healthz").0, 200)
         XCTAssertEqual(harness.http(port, "/readyz").0, 200)
@@ -65,7 +68,10 @@ final class ObservabilityTests: XCTestCase {
         let harness = try WorkerHarness { $0.amqp.url = "amqp://guest:guest@127.0.0.1:\(port)/" }
         defer { harness.tearDown() }
         let pid = try harness.spawnWorkerProcess(name: "ready", extraConfig: "")
-        defer { kill(pid, SIGKILL); _ = harness.waitForExit(pid) }
+        defer {
+            kill(pid, SIGKILL)
+            _ = harness.waitForExit(pid)
+        }
         let http = try XCTUnwrap(harness.metricsPort(of: "ready"))
         XCTAssertEqual(harness.http(http, "/readyz").0, 200)
         try TestBroker.run(TestBroker.script, ["stop"], environment: env)

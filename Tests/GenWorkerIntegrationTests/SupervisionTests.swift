@@ -104,9 +104,12 @@ final class SupervisionTests: XCTestCase {
     func testATwoStepJobCancelledInItsFirstStepNeverStartsTheSecond() throws {
         let (video, refer) = try animateInputs(video: "slow-dance.mp4")
         try harness.startWorker(name: "steps")
-        try harness.submit(try ProtocolCoding.encode(JobMessage(id: "steps", task: "animate-14B",
-                                                                params: ["video_path": .string(video.path), "refer_path": .string(refer.path)])),
-                           task: "animate-14B")
+        try harness.submit(
+            try ProtocolCoding.encode(
+                JobMessage(
+                    id: "steps", task: "animate-14B",
+                    params: ["video_path": .string(video.path), "refer_path": .string(refer.path)])),
+            task: "animate-14B")
         let pidFile = harness.outputs.appendingPathComponent("steps.work/preprocess.pid").path
         let deadline = Date().addingTimeInterval(10)
         while !FileManager.default.fileExists(atPath: pidFile), Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
@@ -122,9 +125,13 @@ final class SupervisionTests: XCTestCase {
     func testAnimateFromRawInputsRunsBothSteps() throws {
         let (video, refer) = try animateInputs(video: "dance.mp4")
         try harness.startWorker(name: "animate")
-        try harness.submit(try ProtocolCoding.encode(JobMessage(id: "anim", task: "animate-14B", params: [
-            "video_path": .string(video.path), "refer_path": .string(refer.path), "replace_flag": true, "sample_steps": 4,
-        ])), task: "animate-14B")
+        try harness.submit(
+            try ProtocolCoding.encode(
+                JobMessage(
+                    id: "anim", task: "animate-14B",
+                    params: [
+                        "video_path": .string(video.path), "refer_path": .string(refer.path), "replace_flag": true, "sample_steps": 4,
+                    ])), task: "animate-14B")
         let result = try harness.result("anim")
         XCTAssertEqual(result.status, .completed, result.message ?? "")
         XCTAssertEqual(result.step, "generate")

@@ -16,7 +16,8 @@ final class TerminalTests: XCTestCase {
         let executable = URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
             .deletingLastPathComponent().appendingPathComponent("genworker").path
         let session = "gw-\(UUID().uuidString.prefix(6))"
-        let command = "\(executable) submit --config \(config) --task t2v-A14B --id tty-job --param 'prompt=slow [[step_s=0.3]]' --param sample_steps=40 --wait; echo EXIT=$?; sleep 60"
+        let command =
+            "\(executable) submit --config \(config) --task t2v-A14B --id tty-job --param 'prompt=slow [[step_s=0.3]]' --param sample_steps=40 --wait; echo EXIT=$?; sleep 60"
         try tmux(["new-session", "-d", "-s", session, "-x", "160", "-y", "20", command])
         defer { _ = try? tmux(["kill-session", "-t", session]) }
 

@@ -64,7 +64,10 @@ final class WorkerHarness {
         logger.logLevel = .error
         let worker = Worker(configuration: c, logger: logger)
         let done = DispatchSemaphore(value: 0)
-        Thread.detachNewThread { worker.run(); done.signal() }
+        Thread.detachNewThread {
+            worker.run()
+            done.signal()
+        }
         workers.append((worker, done))
         let deadline = Date().addingTimeInterval(20)
         while !worker.isConsuming {
@@ -88,22 +91,28 @@ final class WorkerHarness {
         workers.removeAll()
         let t = configuration.topology
         for queue in [t.jobsQueue, t.deadQueue, t.unroutedQueue, t.cancelStream, t.resultsQueue] { _ = try? channel.deleteQueue(queue) }
-        for exchange in [t.jobsExchange, t.cancelExchange, t.eventsExchange, t.deadExchange, t.unroutedExchange] { try? channel.deleteExchange(exchange) }
+        for exchange in [t.jobsExchange, t.cancelExchange, t.eventsExchange, t.deadExchange, t.unroutedExchange] {
+            try? channel.deleteExchange(exchange)
+        }
         try? FileManager.default.removeItem(at: root)
     }
 
     // MARK: - Client side
 
-    static func jobBody(id: String, task: String = "t2v-A14B", prompt: String = "a red fox [[step_s=0.01]]",
-                        params: [String: JSONValue] = [:], timeout: Int? = nil) -> [UInt8] {
+    static func jobBody(
+        id: String, task: String = "t2v-A14B", prompt: String = "a red fox [[step_s=0.01]]",
+        params: [String: JSONValue] = [:], timeout: Int? = nil
+    ) -> [UInt8] {
         var p: [String: JSONValue] = ["prompt": .string(prompt), "size": "832*480", "sample_steps": 10]
         p.merge(params) { $1 }
         return try! ProtocolCoding.encode(JobMessage(id: id, task: task, params: p, timeoutSeconds: timeout, version: nil))
     }
 
     /// Publishes a job (confirmed) through the jobs exchange, or straight to the queue with `direct`.
-    func submit(_ body: [UInt8], task: String = "t2v-A14B", messageID: String? = nil, replyTo: String? = nil,
-                correlationID: String? = nil, direct: Bool = false) throws {
+    func submit(
+        _ body: [UInt8], task: String = "t2v-A14B", messageID: String? = nil, replyTo: String? = nil,
+        correlationID: String? = nil, direct: Bool = false
+    ) throws {
         var properties = AMQPProperties.persistentJSON()
         properties.messageID = messageID
         properties.replyTo = replyTo
@@ -118,8 +127,10 @@ final class WorkerHarness {
     }
 
     func cancel(_ id: String) throws {
-        XCTAssertEqual(try channel.publishConfirmed(exchange: configuration.topology.cancelExchange, routingKey: "",
-                                                    body: try ProtocolCoding.encode(CancelMessage(id: id)), properties: .persistentJSON()), .ack)
+        XCTAssertEqual(
+            try channel.publishConfirmed(
+                exchange: configuration.topology.cancelExchange, routingKey: "",
+                body: try ProtocolCoding.encode(CancelMessage(id: id)), properties: .persistentJSON()), .ack)
     }
 
     /// Waits for the terminal result of `id` in the results queue.
@@ -157,8 +168,9 @@ final class WorkerHarness {
     func standinRecord(_ id: String) -> (argv: [String], pid: Int32)? {
         let url = outputs.appendingPathComponent("\(id).mp4.argv.json")
         guard let data = try? Data(contentsOf: url),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let argv = object["argv"] as? [String], let pid = object["pid"] as? Int else { return nil }
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let argv = object["argv"] as? [String], let pid = object["pid"] as? Int
+        else { return nil }
         return (argv, Int32(pid))
     }
 
@@ -180,8 +192,9 @@ func assertMatchesSchema(_ body: [UInt8], _ schema: String, file: StaticString =
     defer { unlink(path) }
     let schemaPath = TestBroker.repositoryRoot.appendingPathComponent("docs/schemas/\(schema)").path
     let script = "import json,sys,jsonschema; jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))"
-    XCTAssertNoThrow(try TestBroker.run("/usr/bin/env", ["python3", "-c", script, path, schemaPath]),
-                     "\(String(decoding: body, as: UTF8.self)) does not match \(schema)", file: file, line: line)
+    XCTAssertNoThrow(
+        try TestBroker.run("/usr/bin/env", ["python3", "-c", script, path, schemaPath]),
+        "\(String(decoding: body, as: UTF8.self)) does not match \(schema)", file: file, line: line)
 }
 
 /// Whether a process exists (and is not a zombie).
@@ -203,7 +216,8 @@ extension WorkerHarness {
 
     /// Writes this harness's configuration as a YAML file for the `genworker` executable.
     func writeConfigFile(name: String, extra: String = "") throws -> String {
-        let c = configuration, t = c.topology
+        let c = configuration
+        let t = c.topology
         let yaml = """
             amqp:
               url: \(c.amqp.url)
@@ -260,7 +274,9 @@ extension WorkerHarness {
         guard posix_spawn(&pid, executable, &actions, nil, argv, env) == 0 else { throw TestSupportError("cannot start \(executable)") }
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
-            if let text = try? String(contentsOfFile: log, encoding: .utf8), text.contains("consuming \(configuration.topology.jobsQueue)") { return pid }
+            if let text = try? String(contentsOfFile: log, encoding: .utf8), text.contains("consuming \(configuration.topology.jobsQueue)") {
+                return pid
+            }
             Thread.sleep(forTimeInterval: 0.05)
         }
         kill(pid, SIGKILL)
@@ -281,7 +297,9 @@ extension WorkerHarness {
 
     /// GETs a path of a spawned worker's HTTP endpoint: (status, body).
     func http(_ port: Int, _ path: String) -> (Int, String) {
-        guard let out = try? TestBroker.run("/usr/bin/curl", ["-s", "-m", "5", "-w", "\n%{http_code}", "http://127.0.0.1:\(port)\(path)"]) else { return (0, "") }
+        guard let out = try? TestBroker.run("/usr/bin/curl", ["-s", "-m", "5", "-w", "\n%{http_code}", "http://127.0.0.1:\(port)\(path)"]) else {
+            return (0, "")
+        }
         let lines = out.split(separator: "\n", omittingEmptySubsequences: false)
         return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
     }
@@ -311,7 +329,8 @@ extension WorkerHarness {
     func standinEnvironment(_ id: String) -> [String: String]? {
         let url = outputs.appendingPathComponent("\(id).mp4.argv.json")
         guard let data = try? Data(contentsOf: url),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return nil }
         return object["env"] as? [String: String]
     }
 }

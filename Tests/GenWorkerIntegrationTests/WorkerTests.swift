@@ -193,7 +193,8 @@ final class WorkerTests: XCTestCase {
         _ = try harness.waitUntilRunning("pair-long-b")
         try harness.cancel("pair-long-a")
         try harness.cancel("pair-long-b")
-        let a = try harness.result("pair-long-a"), b = try harness.result("pair-long-b")
+        let a = try harness.result("pair-long-a")
+        let b = try harness.result("pair-long-b")
         XCTAssertEqual([a.reason, b.reason], [.cancelledWhileRunning, .cancelledWhileRunning])
         XCTAssertNotEqual(a.worker, b.worker, "each worker should have run one long job")
     }

@@ -3,7 +3,8 @@ import XCTest
 
 final class AMQPConfigurationTests: XCTestCase {
     func testParsesAFullURL() throws {
-        let c = try AMQPConfiguration(url: "amqp://bob:s%40cret@broker.example:5673/jobs%2fprod?heartbeat=5&connection_name=w1&connection_timeout=2500")
+        let c = try AMQPConfiguration(
+            url: "amqp://bob:s%40cret@broker.example:5673/jobs%2fprod?heartbeat=5&connection_name=w1&connection_timeout=2500")
         XCTAssertEqual(c.host, "broker.example")
         XCTAssertEqual(c.port, 5673)
         XCTAssertEqual(c.user, "bob")

@@ -1,28 +1,30 @@
 import Foundation
-@testable import GenWorker
 import TestSupport
 import XCTest
 
+@testable import GenWorker
+
 final class ConfigurationTests: XCTestCase {
     func testDefaultsAndOverrides() throws {
-        let c = try WorkerConfiguration.parse(yaml: """
-            amqp:
-              url: amqp://u:p@broker:5672/
-            worker:
-              slots: 2
-              tasks: [t2v-A14B, ti2v-5B]
-            wan:
-              python: /venv/bin/python
-              repo: /opt/Wan2.2
-              checkpoints: /models
-            inputs:
-              roots: [/data/in]
-            outputs:
-              dir: /data/out
-            supervisor:
-              grace_s: 45
-              poll_ms: 50
-            """)
+        let c = try WorkerConfiguration.parse(
+            yaml: """
+                amqp:
+                  url: amqp://u:p@broker:5672/
+                worker:
+                  slots: 2
+                  tasks: [t2v-A14B, ti2v-5B]
+                wan:
+                  python: /venv/bin/python
+                  repo: /opt/Wan2.2
+                  checkpoints: /models
+                inputs:
+                  roots: [/data/in]
+                outputs:
+                  dir: /data/out
+                supervisor:
+                  grace_s: 45
+                  poll_ms: 50
+                """)
         XCTAssertEqual(c.worker.slots, 2)
         XCTAssertEqual(c.worker.tasks, [.t2vA14B, .ti2v5B])
         XCTAssertEqual(c.supervisor.grace, .seconds(45))
@@ -53,7 +55,12 @@ final class ConfigurationTests: XCTestCase {
             ("- a list\n", "mapping"),
         ]
         for (yaml, key) in cases {
-            XCTAssertThrowsError(try { let c = try WorkerConfiguration.parse(yaml: yaml); try c.validate() }(), yaml) { error in
+            XCTAssertThrowsError(
+                try {
+                    let c = try WorkerConfiguration.parse(yaml: yaml)
+                    try c.validate()
+                }(), yaml
+            ) { error in
                 XCTAssertTrue("\(error)".contains(key), "\(error) should name \(key)")
             }
         }

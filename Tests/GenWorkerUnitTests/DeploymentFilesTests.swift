@@ -29,8 +29,9 @@ final class DeploymentFilesTests: XCTestCase {
             let url = TestBroker.repositoryRoot.appendingPathComponent(path).path
             XCTAssertNoThrow(try WorkerConfiguration.load(path: url, environment: ["GENWORKER_WORKER_NAME": "w"]), path)
         }
-        let demo = try WorkerConfiguration.load(path: TestBroker.repositoryRoot.appendingPathComponent("config/docker-demo.yaml").path,
-                                                environment: ["GENWORKER_WORKER_NAME": "worker-9", "GENWORKER_AMQP_URL": "amqp://a:b@rabbitmq/"])
+        let demo = try WorkerConfiguration.load(
+            path: TestBroker.repositoryRoot.appendingPathComponent("config/docker-demo.yaml").path,
+            environment: ["GENWORKER_WORKER_NAME": "worker-9", "GENWORKER_AMQP_URL": "amqp://a:b@rabbitmq/"])
         XCTAssertEqual(demo.worker.name, "worker-9")
         XCTAssertEqual(demo.amqp.url, "amqp://a:b@rabbitmq/")
         // The compose stop grace must cover the demo's drain.

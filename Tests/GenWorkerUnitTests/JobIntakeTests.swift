@@ -65,8 +65,9 @@ final class JobIntakeTests: XCTestCase {
     func testAnInvalidJobWithoutAnIDIsOnlyDeadLettered() {
         var intake = intake()
         let rejection = JobRejection(id: nil, task: nil, message: "not JSON")
-        XCTAssertEqual(intake.receive(.init(tag: 1, validation: .failure(rejection), deliveryCount: nil, submitter: nil, redelivered: false), at: now),
-                       .settle(nil, .deadLetter))
+        XCTAssertEqual(
+            intake.receive(.init(tag: 1, validation: .failure(rejection), deliveryCount: nil, submitter: nil, redelivered: false), at: now),
+            .settle(nil, .deadLetter))
     }
 
     func testAtTheDeliveryLimitTheJobFails() {

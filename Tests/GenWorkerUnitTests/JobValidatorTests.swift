@@ -21,18 +21,28 @@ final class JobValidatorTests: XCTestCase {
     func validate(_ json: String) throws(JobRejection) -> JobRequest { try validator.validate(body: Array(json.utf8)) }
 
     func message(_ json: String) -> String {
-        do { _ = try validate(json); return "accepted" } catch { return error.message }
+        do {
+            _ = try validate(json)
+            return "accepted"
+        } catch { return error.message }
     }
 
     func testWanRules() throws {
-        XCTAssertEqual(try validate(#"{"id":"a","task":"t2v-A14B","params":{"prompt":"p","size":"1280*720","frame_num":81}}"#).wanArguments,
-                       ["--frame_num", "81", "--prompt", "p", "--size", "1280*720"])
+        XCTAssertEqual(
+            try validate(#"{"id":"a","task":"t2v-A14B","params":{"prompt":"p","size":"1280*720","frame_num":81}}"#).wanArguments,
+            ["--frame_num", "81", "--prompt", "p", "--size", "1280*720"])
         XCTAssertTrue(message(#"{"id":"a","task":"t2v-A14B","params":{"prompt":"p","size":"1280*704"}}"#).contains("params.size"))
         XCTAssertEqual(message(#"{"id":"a","task":"ti2v-5B","params":{"prompt":"p","size":"1280*704"}}"#), "accepted")
-        XCTAssertEqual(message(#"{"id":"a","task":"s2v-14B","params":{"prompt":"p","size":"1024*704","image":"\#(inputs.path)/a.png","audio":"\#(inputs.path)/a.wav"}}"#), "accepted")
-        XCTAssertTrue(message(#"{"id":"a","task":"s2v-14B","params":{"prompt":"p","image":"\#(inputs.path)/a.png"}}"#).contains("params.audio is required"))
+        XCTAssertEqual(
+            message(
+                #"{"id":"a","task":"s2v-14B","params":{"prompt":"p","size":"1024*704","image":"\#(inputs.path)/a.png","audio":"\#(inputs.path)/a.wav"}}"#
+            ), "accepted")
+        XCTAssertTrue(
+            message(#"{"id":"a","task":"s2v-14B","params":{"prompt":"p","image":"\#(inputs.path)/a.png"}}"#).contains("params.audio is required"))
         XCTAssertTrue(message(#"{"id":"a","task":"t2v-A14B","params":{"prompt":"p","frame_num":80}}"#).contains("4n+1"))
-        XCTAssertTrue(message(#"{"id":"a","task":"animate-14B","params":{"prompt":"p","src_root_path":"\#(inputs.path)/pre"}}"#).contains("params.prompt is not accepted"))
+        XCTAssertTrue(
+            message(#"{"id":"a","task":"animate-14B","params":{"prompt":"p","src_root_path":"\#(inputs.path)/pre"}}"#).contains(
+                "params.prompt is not accepted"))
         XCTAssertTrue(message(#"{"id":"a","task":"t2v-A14B","params":{"prompt":"p","sample_solver":"euler"}}"#).contains("unipc, dpm++"))
         XCTAssertTrue(message(#"{"id":"a","task":"t2v-A14B","params":{"prompt":""}}"#).contains("non-empty"))
         XCTAssertTrue(message(#"{"id":"a","task":"t2v-A14B","params":{"prompt":"a\u0000b"}}"#).contains("NUL"))
@@ -64,7 +74,9 @@ final class JobValidatorTests: XCTestCase {
     func testPathsMustStayInsideTheRoots() throws {
         let link = inputs.appendingPathComponent("out.png")
         try FileManager.default.createSymbolicLink(atPath: link.path, withDestinationPath: "/etc/hostname")
-        for path in ["/etc/hostname", link.path, inputs.path + "/../" + inputs.lastPathComponent + "x/a.png", "relative.png", inputs.path + "/missing.png"] {
+        for path in [
+            "/etc/hostname", link.path, inputs.path + "/../" + inputs.lastPathComponent + "x/a.png", "relative.png", inputs.path + "/missing.png",
+        ] {
             let json = #"{"id":"a","task":"i2v-A14B","params":{"prompt":"p","image":"\#(path)"}}"#
             XCTAssertNotEqual(message(json), "accepted", path)
         }

@@ -20,8 +20,10 @@ final class MetricsEndpointTests: XCTestCase {
         var configuration = WorkerConfiguration.MetricsSection()
         configuration.address = "::"
         configuration.port = 0
-        let endpoint = MetricsEndpoint(configuration: configuration, isReady: { ready.load(ordering: .relaxed) },
-                                       metrics: { "genworker_test_total 1\n" }, logger: Logger(label: "test")) { p in port.withLock { $0 = p } }
+        let endpoint = MetricsEndpoint(
+            configuration: configuration, isReady: { ready.load(ordering: .relaxed) },
+            metrics: { "genworker_test_total 1\n" }, logger: Logger(label: "test"),
+            onListening: { p in port.withLock { $0 = p } })
         let group = ServiceGroup(services: [endpoint], logger: Logger(label: "test"))
         let running = Task { try await group.run() }
         let deadline = ContinuousClock.now + .seconds(10)

@@ -19,8 +19,9 @@ final class SupervisorTests: XCTestCase {
         XCTAssertEqual(Set(ok.logTail), ["out", "err"])
         XCTAssertEqual(Supervisor.run(sh("exit 3"), options: options(), control: JobControl(), deadline: nil).termination, .exited(3))
         XCTAssertEqual(Supervisor.run(sh("kill -SEGV $$"), options: options(), control: JobControl(), deadline: nil).termination, .signaled(SIGSEGV))
-        let missing = Supervisor.run(ProcessSpec(executable: "no-such-program-x", arguments: [], environment: ["PATH": "/bin"]),
-                                     options: options(), control: JobControl(), deadline: nil)
+        let missing = Supervisor.run(
+            ProcessSpec(executable: "no-such-program-x", arguments: [], environment: ["PATH": "/bin"]),
+            options: options(), control: JobControl(), deadline: nil)
         XCTAssertNil(missing.termination)
         XCTAssertEqual(missing.spawnError, "no-such-program-x: not found")
     }
@@ -54,8 +55,9 @@ final class SupervisorTests: XCTestCase {
         let control = JobControl()
         DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) { control.requestStop(.cancelled) }
         let started = ContinuousClock.now
-        let run = Supervisor.run(sh("trap '' TERM; while :; do sleep 0.05; done"), options: options(grace: .milliseconds(500)),
-                                 control: control, deadline: nil)
+        let run = Supervisor.run(
+            sh("trap '' TERM; while :; do sleep 0.05; done"), options: options(grace: .milliseconds(500)),
+            control: control, deadline: nil)
         XCTAssertTrue(run.killed)
         XCTAssertEqual(run.termination, .signaled(SIGKILL))
         XCTAssertGreaterThanOrEqual(ContinuousClock.now - started, .milliseconds(750))
@@ -72,8 +74,9 @@ final class SupervisorTests: XCTestCase {
         let pidFile = FileManager.default.temporaryDirectory.appendingPathComponent("gc-\(UUID()).pid").path
         defer { unlink(pidFile) }
         // setsid: out of the group's reach; only the run's marker finds it.
-        let run = Supervisor.run(sh("setsid sh -c 'trap \"\" TERM; echo $$ > \(pidFile); sleep 30' & sleep 0.3; exit 0"),
-                                 options: options(), control: JobControl(), deadline: nil)
+        let run = Supervisor.run(
+            sh("setsid sh -c 'trap \"\" TERM; echo $$ > \(pidFile); sleep 30' & sleep 0.3; exit 0"),
+            options: options(), control: JobControl(), deadline: nil)
         XCTAssertEqual(run.termination, .exited(0))
         let pid = try XCTUnwrap(Int32(String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
         XCTAssertFalse(ProcessTree.isAlive(pid), "the stray grandchild must be gone when the run ends")
@@ -113,8 +116,10 @@ final class SupervisorTests: XCTestCase {
 
 /// How a step's end becomes the job's outcome.
 final class StepOutcomeTests: XCTestCase {
-    func run(_ termination: Termination?, stop: StopRequest? = nil, timedOut: Bool = false, killed: Bool = false,
-             spawnError: String? = nil) -> SupervisedRun {
+    func run(
+        _ termination: Termination?, stop: StopRequest? = nil, timedOut: Bool = false, killed: Bool = false,
+        spawnError: String? = nil
+    ) -> SupervisedRun {
         var run = SupervisedRun()
         run.termination = termination
         run.stopRequest = stop
@@ -130,8 +135,9 @@ final class StepOutcomeTests: XCTestCase {
 
     func testEveryWayAStepEnds() {
         XCTAssertEqual(classify(run(.exited(0))), .nextStep)
-        XCTAssertEqual(classify(run(.exited(0)), missing: "the generator exited 0 but wrote no video"),
-                       .ended(.failed, .noOutput, "the generator exited 0 but wrote no video"))
+        XCTAssertEqual(
+            classify(run(.exited(0)), missing: "the generator exited 0 but wrote no video"),
+            .ended(.failed, .noOutput, "the generator exited 0 but wrote no video"))
         XCTAssertEqual(classify(run(.exited(2)), prefix: "generate: "), .ended(.failed, .exitCode, "generate: exited with code 2"))
         XCTAssertEqual(classify(run(.signaled(SIGSEGV))), .ended(.failed, .signal, "killed by signal 11 (Segmentation fault)"))
         XCTAssertEqual(classify(run(nil, spawnError: "python3: not found")), .ended(.failed, .spawnFailed, "python3: not found"))
@@ -141,8 +147,9 @@ final class StepOutcomeTests: XCTestCase {
 
     func testStopsWinOverHowTheProcessDied() {
         XCTAssertEqual(classify(run(.signaled(SIGTERM), stop: .cancelled)), .ended(.cancelled, .cancelledWhileRunning, "cancelled while running"))
-        XCTAssertEqual(classify(run(.signaled(SIGKILL), stop: .cancelled, killed: true)),
-                       .ended(.cancelled, .cancelledWhileRunning, "cancelled; the process ignored SIGTERM and was killed after 30.0 seconds"))
+        XCTAssertEqual(
+            classify(run(.signaled(SIGKILL), stop: .cancelled, killed: true)),
+            .ended(.cancelled, .cancelledWhileRunning, "cancelled; the process ignored SIGTERM and was killed after 30.0 seconds"))
         XCTAssertEqual(classify(run(.signaled(SIGTERM), stop: .deliveryLost)), .abandoned(nil))
         XCTAssertEqual(classify(run(.exited(0), stop: .shutdown)), .abandoned(nil))
     }

@@ -14,9 +14,13 @@ final class WanCommandTests: XCTestCase {
         c.wan.checkpoints = "/models"
         let spec = WanCommand.processSpec(for: job(.ti2v5B, [JobParameter("prompt", .text("p"))]), configuration: c, outputPath: "/out/j.mp4")
         XCTAssertEqual(spec.executable, "/venv/bin/python")
-        XCTAssertEqual(spec.arguments, ["/opt/Wan2.2/generate.py", "--task", "ti2v-5B", "--ckpt_dir", "/models/Wan2.2-TI2V-5B",
-                                        "--save_file", "/out/j.mp4", "--offload_model", "True", "--convert_model_dtype", "--t5_cpu",
-                                        "--prompt", "p"])
+        XCTAssertEqual(
+            spec.arguments,
+            [
+                "/opt/Wan2.2/generate.py", "--task", "ti2v-5B", "--ckpt_dir", "/models/Wan2.2-TI2V-5B",
+                "--save_file", "/out/j.mp4", "--offload_model", "True", "--convert_model_dtype", "--t5_cpu",
+                "--prompt", "p",
+            ])
         XCTAssertEqual(spec.workingDirectory, "/opt/Wan2.2")
     }
 
@@ -36,8 +40,10 @@ final class WanCommandTests: XCTestCase {
         var c = WorkerConfiguration()
         c.env.pass = ["HF_HOME", "GENWORKER_AMQP_URL"]
         c.env.set = ["OMP_NUM_THREADS": "4"]
-        let parent = ["PATH": "/bin", "HOME": "/root", "GENWORKER_AMQP_URL": "amqp://u:pw@h/", "HF_HOME": "/hf",
-                      "CUDA_HOME": "/cuda", "AWS_SECRET_ACCESS_KEY": "k"]
+        let parent = [
+            "PATH": "/bin", "HOME": "/root", "GENWORKER_AMQP_URL": "amqp://u:pw@h/", "HF_HOME": "/hf",
+            "CUDA_HOME": "/cuda", "AWS_SECRET_ACCESS_KEY": "k",
+        ]
         let env = WanCommand.childEnvironment(configuration: c, devices: "1", from: parent)
         XCTAssertEqual(env["HF_HOME"], "/hf")
         XCTAssertEqual(env["CUDA_HOME"], "/cuda")

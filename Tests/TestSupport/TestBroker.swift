@@ -2,7 +2,7 @@ import AMQP
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The private RabbitMQ the tests use (started by `make test` through scripts/broker.sh).
@@ -45,8 +45,10 @@ public enum TestBroker {
     }
 
     /// Runs a program to completion; returns its wait status and stdout (stderr goes to `stderrPath` when given).
-    public static func runCapturing(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
-                                    stderrPath: String? = nil) throws -> (status: Int32, output: String) {
+    public static func runCapturing(
+        _ executable: String, _ arguments: [String], environment: [String: String] = [:],
+        stderrPath: String? = nil
+    ) throws -> (status: Int32, output: String) {
         let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("genworker-run-\(UUID().uuidString)").path
         defer { unlink(outputPath) }
         var actions = posix_spawn_file_actions_t()

@@ -61,7 +61,8 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable {
             try c.read(&names, .tasks)
             tasks = try names.map { name in
                 guard let task = WanTask(rawValue: name) else {
-                    throw GenWorkerError(.configuration, "worker.tasks: unknown task '\(name)' (known: \(WanTask.allCases.map(\.rawValue).joined(separator: ", ")))")
+                    throw GenWorkerError(
+                        .configuration, "worker.tasks: unknown task '\(name)' (known: \(WanTask.allCases.map(\.rawValue).joined(separator: ", ")))")
                 }
                 return task
             }
@@ -95,11 +96,19 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable {
         public var cancelRetentionHours = 24
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case jobsExchange = "jobs_exchange", jobsQueue = "jobs_queue", cancelExchange = "cancel_exchange"
-            case cancelStream = "cancel_stream", eventsExchange = "events_exchange", resultsQueue = "results_queue"
-            case deadExchange = "dead_exchange", deadQueue = "dead_queue"
-            case unroutedExchange = "unrouted_exchange", unroutedQueue = "unrouted_queue"
-            case deliveryLimit = "delivery_limit", resultsTTLHours = "results_ttl_h", cancelRetentionHours = "cancel_retention_h"
+            case jobsExchange = "jobs_exchange"
+            case jobsQueue = "jobs_queue"
+            case cancelExchange = "cancel_exchange"
+            case cancelStream = "cancel_stream"
+            case eventsExchange = "events_exchange"
+            case resultsQueue = "results_queue"
+            case deadExchange = "dead_exchange"
+            case deadQueue = "dead_queue"
+            case unroutedExchange = "unrouted_exchange"
+            case unroutedQueue = "unrouted_queue"
+            case deliveryLimit = "delivery_limit"
+            case resultsTTLHours = "results_ttl_h"
+            case cancelRetentionHours = "cancel_retention_h"
         }
 
         public init() {}
@@ -190,7 +199,9 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable {
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case watchdog
-            case graceSeconds = "grace_s", pollMilliseconds = "poll_ms", logTailLines = "log_tail_lines"
+            case graceSeconds = "grace_s"
+            case pollMilliseconds = "poll_ms"
+            case logTailLines = "log_tail_lines"
         }
 
         public init() {}
@@ -213,7 +224,9 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable {
         public var maxTimeoutSeconds = 21600
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case maxBodyBytes = "max_body_bytes", defaultTimeoutSeconds = "default_timeout_s", maxTimeoutSeconds = "max_timeout_s"
+            case maxBodyBytes = "max_body_bytes"
+            case defaultTimeoutSeconds = "default_timeout_s"
+            case maxTimeoutSeconds = "max_timeout_s"
         }
 
         public init() {}
@@ -264,7 +277,10 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable {
 
         public var drainTimeout: Duration { .seconds(drainTimeoutSeconds) }
 
-        enum CodingKeys: String, CodingKey, CaseIterable { case mode, drainTimeoutSeconds = "drain_timeout_s" }
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case mode
+            case drainTimeoutSeconds = "drain_timeout_s"
+        }
         public init() {}
         public init(from decoder: Decoder) throws {
             self.init()
@@ -396,7 +412,9 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable {
 
     /// Reads the YAML file at `path` (or starts from the defaults when nil), applies the
     /// environment, and checks the result.
-    public static func load(path: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws(GenWorkerError) -> WorkerConfiguration {
+    public static func load(path: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws(GenWorkerError)
+        -> WorkerConfiguration
+    {
         var configuration = WorkerConfiguration()
         if let path {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
@@ -433,7 +451,8 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable {
             throw GenWorkerError(.configuration, "amqp.url: \(error.message)")
         }
         guard jobs.defaultTimeoutSeconds <= jobs.maxTimeoutSeconds else {
-            throw GenWorkerError(.configuration, "jobs.default_timeout_s (\(jobs.defaultTimeoutSeconds)) exceeds jobs.max_timeout_s (\(jobs.maxTimeoutSeconds))")
+            throw GenWorkerError(
+                .configuration, "jobs.default_timeout_s (\(jobs.defaultTimeoutSeconds)) exceeds jobs.max_timeout_s (\(jobs.maxTimeoutSeconds))")
         }
         guard !worker.tasks.isEmpty else { throw GenWorkerError(.configuration, "worker.tasks: serve at least one task") }
         guard !worker.name.isEmpty else { throw GenWorkerError(.configuration, "worker.name must not be empty") }

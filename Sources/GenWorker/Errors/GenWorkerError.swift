@@ -40,13 +40,15 @@ public struct GenWorkerError: Error, Sendable, CustomStringConvertible, Equatabl
         let shown = redacted(url: url)
         switch error.kind {
         case .authenticationFailed, .accessRefused:
-            return GenWorkerError(.brokerRefused, "the broker at \(shown) refused the login: \(error.message)",
-                                  hint: "check the user, password and vhost in amqp.url or GENWORKER_AMQP_URL")
+            return GenWorkerError(
+                .brokerRefused, "the broker at \(shown) refused the login: \(error.message)",
+                hint: "check the user, password and vhost in amqp.url or GENWORKER_AMQP_URL")
         case .invalidURL:
             return GenWorkerError(.configuration, "amqp.url: \(error.message)")
         default:
-            return GenWorkerError(.brokerUnreachable, "cannot reach the broker at \(shown): \(error.message)",
-                                  hint: "is RabbitMQ running? `make broker` starts a private one; else check amqp.url, GENWORKER_AMQP_URL or --url")
+            return GenWorkerError(
+                .brokerUnreachable, "cannot reach the broker at \(shown): \(error.message)",
+                hint: "is RabbitMQ running? `make broker` starts a private one; else check amqp.url, GENWORKER_AMQP_URL or --url")
         }
     }
 

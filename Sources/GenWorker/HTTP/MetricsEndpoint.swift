@@ -13,8 +13,10 @@ public struct MetricsEndpoint: Service {
 
     /// `onListening` gets the port once the server listens (port 0 picks a free one).
     /// `metrics` renders the Prometheus text; `isReady` answers /readyz.
-    public init(configuration: WorkerConfiguration.MetricsSection, isReady: @escaping @Sendable () -> Bool,
-                metrics: @escaping @Sendable () -> String, logger: Logger, onListening: @escaping @Sendable (Int) -> Void = { _ in }) {
+    public init(
+        configuration: WorkerConfiguration.MetricsSection, isReady: @escaping @Sendable () -> Bool,
+        metrics: @escaping @Sendable () -> String, logger: Logger, onListening: @escaping @Sendable (Int) -> Void = { _ in }
+    ) {
         let router = Router()
         router.get("/metrics") { _, _ -> Response in
             var buffer = ByteBuffer()
@@ -38,8 +40,9 @@ public struct MetricsEndpoint: Service {
         do {
             try await application.run()
         } catch {
-            throw GenWorkerError(.listenFailed, "cannot serve /metrics on \(Self.show(address)):\(port): \(error)",
-                                 hint: "another process holds the port? pick metrics.port (0: any free port), or set metrics.enabled: false")
+            throw GenWorkerError(
+                .listenFailed, "cannot serve /metrics on \(Self.show(address)):\(port): \(error)",
+                hint: "another process holds the port? pick metrics.port (0: any free port), or set metrics.enabled: false")
         }
     }
 

@@ -93,7 +93,8 @@ struct JobIntake: Sendable {
         if let count = delivery.deliveryCount, count >= deliveryLimit {
             var event = JobEvent(id: job.id, task: job.task.rawValue, event: .failed, worker: workerName)
             event.reason = .deliveryLimit
-            event.message = "delivered \(count + 1) times without finishing (the generator kills workers, or the job outlives the broker's consumer_timeout); not run again"
+            event.message =
+                "delivered \(count + 1) times without finishing (the generator kills workers, or the job outlives the broker's consumer_timeout); not run again"
             event.redelivered = true
             return .settle(event, .deadLetter)
         }

@@ -34,8 +34,10 @@ public struct JSONLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    public func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?,
-                    source: String, file: String, function: String, line: UInt) {
+    public func log(
+        level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?,
+        source: String, file: String, function: String, line: UInt
+    ) {
         var object: [String: String] = [
             "ts": Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true)),
             "level": level.rawValue, "label": label, "msg": message.description,

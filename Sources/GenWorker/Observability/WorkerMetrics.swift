@@ -6,9 +6,13 @@ import Metrics
 struct WorkerMetrics: Sendable {
     /// `genworker_jobs_total{task,status,reason}`: terminal results published.
     func jobFinished(task: String?, status: JobEventKind, reason: JobReason?) {
-        Counter(label: "genworker_jobs_total",
-                dimensions: [("task", task.flatMap { WanTask(rawValue: $0)?.rawValue } ?? "unknown"),
-                             ("status", status.rawValue), ("reason", reason?.rawValue ?? "")]).increment()
+        Counter(
+            label: "genworker_jobs_total",
+            dimensions: [
+                ("task", task.flatMap { WanTask(rawValue: $0)?.rawValue } ?? "unknown"),
+                ("status", status.rawValue), ("reason", reason?.rawValue ?? ""),
+            ]
+        ).increment()
     }
 
     /// `genworker_job_run_seconds{task}`: how long the generator ran.

@@ -27,9 +27,10 @@ public struct JobValidator: Sendable {
     }
 
     public static func isValidID(_ id: String) -> Bool {
-        !id.isEmpty && id.utf8.count <= 128 && id.utf8.allSatisfy { b in
-            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x5F
-        }
+        !id.isEmpty && id.utf8.count <= 128
+            && id.utf8.allSatisfy { b in
+                (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x5F
+            }
     }
 
     /// Validates a job message. `fallbackID` (the AMQP message_id) names the job in the
@@ -85,7 +86,9 @@ public struct JobValidator: Sendable {
         if task == .animate14B {
             if params["src_root_path"] != nil {
                 if let extra = ["video_path", "refer_path"].first(where: { params[$0] != nil }) {
-                    throw reject("params.\(extra) and params.src_root_path exclude each other (raw inputs are preprocessed; src_root_path is already preprocessed)")
+                    throw reject(
+                        "params.\(extra) and params.src_root_path exclude each other (raw inputs are preprocessed; src_root_path is already preprocessed)"
+                    )
                 }
             } else if params["video_path"] == nil || params["refer_path"] == nil {
                 throw reject("animate-14B needs params.src_root_path, or params.video_path and params.refer_path to preprocess")
@@ -94,7 +97,8 @@ public struct JobValidator: Sendable {
         var parameters: [JobParameter] = []
         for name in params.keys.sorted() {
             guard let kind = spec[name] else {
-                throw reject("params.\(String(name.prefix(64))) is not accepted for \(taskName) (accepted: \(spec.keys.sorted().joined(separator: ", ")))")
+                throw reject(
+                    "params.\(String(name.prefix(64))) is not accepted for \(taskName) (accepted: \(spec.keys.sorted().joined(separator: ", ")))")
             }
             if !preprocessing && WanTask.preprocessOnlyParameters.contains(name) {
                 throw reject("params.\(name) only applies when animate-14B preprocesses video_path and refer_path")

@@ -15,28 +15,34 @@ public enum Topology {
         try channel.bindQueue(t.unroutedQueue, exchange: t.unroutedExchange, routingKey: "")
         // Jobs.
         try channel.declareExchange(t.jobsExchange, type: "direct", arguments: ["alternate-exchange": .string(t.unroutedExchange)])
-        try channel.declareQueue(t.jobsQueue, arguments: [
-            "x-queue-type": "quorum",
-            "x-dead-letter-exchange": .string(t.deadExchange),
-            "x-delivery-limit": .int64(Int64(t.deliveryLimit)),
-        ])
+        try channel.declareQueue(
+            t.jobsQueue,
+            arguments: [
+                "x-queue-type": "quorum",
+                "x-dead-letter-exchange": .string(t.deadExchange),
+                "x-delivery-limit": .int64(Int64(t.deliveryLimit)),
+            ])
         for task in configuration.worker.tasks {
             try channel.bindQueue(t.jobsQueue, exchange: t.jobsExchange, routingKey: task.rawValue)
         }
         // Cancels: a fanout every worker hears live, and a stream that remembers them.
         try channel.declareExchange(t.cancelExchange, type: "fanout")
-        try channel.declareQueue(t.cancelStream, arguments: [
-            "x-queue-type": "stream",
-            "x-max-age": .string("\(t.cancelRetentionHours + 1)h"),
-            "x-stream-max-segment-size-bytes": .int64(8 << 20),
-        ])
+        try channel.declareQueue(
+            t.cancelStream,
+            arguments: [
+                "x-queue-type": "stream",
+                "x-max-age": .string("\(t.cancelRetentionHours + 1)h"),
+                "x-stream-max-segment-size-bytes": .int64(8 << 20),
+            ])
         try channel.bindQueue(t.cancelStream, exchange: t.cancelExchange, routingKey: "")
         // Events, and the results queue that keeps every terminal event.
         try channel.declareExchange(t.eventsExchange, type: "topic")
-        try channel.declareQueue(t.resultsQueue, arguments: [
-            "x-queue-type": "quorum",
-            "x-message-ttl": .int64(Int64(t.resultsTTLHours) * 3_600_000),
-        ])
+        try channel.declareQueue(
+            t.resultsQueue,
+            arguments: [
+                "x-queue-type": "quorum",
+                "x-message-ttl": .int64(Int64(t.resultsTTLHours) * 3_600_000),
+            ])
         for status in ["completed", "failed", "cancelled"] {
             try channel.bindQueue(t.resultsQueue, exchange: t.eventsExchange, routingKey: "*.\(status)")
         }

@@ -28,7 +28,10 @@ struct LogTail {
 
     /// Ends the current partial line, if any.
     mutating func flush(onLine: (String) -> Void) {
-        defer { partial.removeAll(keepingCapacity: true); partialOverflowed = false }
+        defer {
+            partial.removeAll(keepingCapacity: true)
+            partialOverflowed = false
+        }
         guard !partial.isEmpty else { return }
         var line = String(decoding: partial, as: UTF8.self)
         if partialOverflowed { line += " […]" }

@@ -1,10 +1,10 @@
 import CProcessShims
 import Foundation
-import WakePipe
 import Synchronization
+import WakePipe
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Finds a job's processes through /proc rather than trusting process groups: torchrun
@@ -108,7 +108,9 @@ public enum ProcessTree {
                 if task == String(pid) { return nil }
                 continue
             }
-            result += String(decoding: data, as: UTF8.self).split(separator: " ").compactMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            result += String(decoding: data, as: UTF8.self).split(separator: " ").compactMap {
+                pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
         }
         return result
     }
@@ -132,8 +134,9 @@ public enum ProcessTree {
 
     static func statFields(_ pid: pid_t) -> (state: Character, parent: pid_t)? {
         guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/stat"),
-              let text = String(data: data, encoding: .utf8),
-              let close = text.lastIndex(of: ")") else { return nil }
+            let text = String(data: data, encoding: .utf8),
+            let close = text.lastIndex(of: ")")
+        else { return nil }
         let rest = text[text.index(after: close)...].split(separator: " ")
         guard rest.count > 2, let state = rest[0].first, let parent = pid_t(rest[1]) else { return nil }
         return (state, parent)

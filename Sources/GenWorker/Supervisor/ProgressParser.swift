@@ -17,8 +17,9 @@ struct ProgressParser {
         }
         guard let bar = Self.bar(line) else { return false }
         if let last = progress, last.total == bar.total, bar.step < last.step { clip += 1 }
-        let updated = JobProgress(step: bar.step, total: bar.total, percent: bar.percent, etaSeconds: bar.eta,
-                                  phase: phase ?? "generating", clip: clip)
+        let updated = JobProgress(
+            step: bar.step, total: bar.total, percent: bar.percent, etaSeconds: bar.eta,
+            phase: phase ?? "generating", clip: clip)
         guard updated != progress else { return false }
         progress = updated
         return true
@@ -35,7 +36,8 @@ struct ProgressParser {
     /// `step/total`, percent and ETA of a tqdm line.
     static func bar(_ line: String) -> (step: Int, total: Int, percent: Int, eta: Int?)? {
         guard let pipe = line.firstIndex(of: "|"), let percentSign = line[..<pipe].lastIndex(of: "%"),
-              let percent = Int(line[..<percentSign].trimmingCharacters(in: .whitespaces)) else { return nil }
+            let percent = Int(line[..<percentSign].trimmingCharacters(in: .whitespaces))
+        else { return nil }
         let rest = line[line.index(after: pipe)...]
         guard let secondPipe = rest.firstIndex(of: "|") else { return nil }
         let counts = rest[rest.index(after: secondPipe)...].trimmingCharacters(in: .whitespaces)

@@ -3,7 +3,7 @@ import Foundation
 import WakePipe
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// How the supervisor treats a child. Defaults suit a Wan2.2 generate.py.
@@ -70,15 +70,18 @@ public struct SupervisedRun: Sendable {
 /// and stops the whole group on request or deadline: SIGTERM, a grace period, SIGKILL.
 /// Blocking: call it on a thread of its own, never on the Swift concurrency pool.
 public enum Supervisor {
-    public static func run(_ spec: ProcessSpec, options: SupervisorOptions, control: JobControl,
-                           deadline: ContinuousClock.Instant?, onLine: (String) -> Void = { _ in }) -> SupervisedRun {
+    public static func run(
+        _ spec: ProcessSpec, options: SupervisorOptions, control: JobControl,
+        deadline: ContinuousClock.Instant?, onLine: (String) -> Void = { _ in }
+    ) -> SupervisedRun {
         var result = SupervisedRun()
         let clock = ContinuousClock()
         guard let executable = resolve(spec.executable, path: spec.environment["PATH"]) else {
             result.spawnError = "\(spec.executable): not found"
             return result
         }
-        var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
+        var outPipe: [Int32] = [-1, -1]
+        var errPipe: [Int32] = [-1, -1]
         guard pipe(&outPipe) == 0, pipe(&errPipe) == 0 else {
             result.spawnError = "pipe() failed: errno \(errno)"
             return result
@@ -97,7 +100,8 @@ public enum Supervisor {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        var defaults = sigset_t(), empty = sigset_t()
+        var defaults = sigset_t()
+        var empty = sigset_t()
         sigfillset(&defaults)
         sigemptyset(&empty)
         posix_spawnattr_setsigdefault(&attributes, &defaults)
@@ -123,7 +127,8 @@ public enum Supervisor {
         close(outPipe[1])
         close(errPipe[1])
         guard status == 0 else {
-            close(outPipe[0]); close(errPipe[0])
+            close(outPipe[0])
+            close(errPipe[0])
             result.spawnError = "cannot start \(executable): \(String(cString: strerror(status)))"
             result.endedAt = Date()
             return result
@@ -174,7 +179,10 @@ public enum Supervisor {
             if pidDescriptor >= 0 { fds.append(pollfd(fd: pidDescriptor, events: Int16(POLLIN), revents: 0)) }
             _ = poll(&fds, nfds_t(fds.count), WakePipe.milliseconds(wait))
             for entry in fds where entry.revents != 0 && open.contains(entry.fd) {
-                if !drain(entry.fd) { close(entry.fd); open.removeAll { $0 == entry.fd } }
+                if !drain(entry.fd) {
+                    close(entry.fd)
+                    open.removeAll { $0 == entry.fd }
+                }
             }
             if fds.contains(where: { $0.fd == control.wakeDescriptor && $0.revents != 0 }) { control.drainWakeups() }
             var raw: Int32 = 0
@@ -190,7 +198,10 @@ public enum Supervisor {
             var fds = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             _ = poll(&fds, nfds_t(fds.count), 100)
             for entry in fds where entry.revents != 0 {
-                if !drain(entry.fd) { close(entry.fd); open.removeAll { $0 == entry.fd } }
+                if !drain(entry.fd) {
+                    close(entry.fd)
+                    open.removeAll { $0 == entry.fd }
+                }
             }
         }
         open.forEach { close($0) }

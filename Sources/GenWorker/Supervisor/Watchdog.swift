@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The worker's `genworker-watchdog` process: it holds the read end of a pipe whose

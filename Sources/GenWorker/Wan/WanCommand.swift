@@ -6,8 +6,10 @@ import Foundation
 public enum WanCommand {
     /// `preprocessedInto`: the directory preprocessing wrote (animate-14B from raw inputs),
     /// passed as `--src_root_path`.
-    public static func processSpec(for job: JobRequest, configuration: WorkerConfiguration, outputPath: String,
-                                   devices: String? = nil, preprocessedInto: String? = nil) -> ProcessSpec {
+    public static func processSpec(
+        for job: JobRequest, configuration: WorkerConfiguration, outputPath: String,
+        devices: String? = nil, preprocessedInto: String? = nil
+    ) -> ProcessSpec {
         let wan = configuration.wan
         let script = (wan.repo as NSString).appendingPathComponent("generate.py")
         var generate = [
@@ -28,24 +30,29 @@ public enum WanCommand {
         }
         arguments += generateArguments(for: job)
         if let preprocessedInto { arguments += ["--src_root_path", preprocessedInto] }
-        return ProcessSpec(executable: executable, arguments: arguments,
-                           environment: childEnvironment(configuration: configuration, devices: devices),
-                           workingDirectory: wan.repo)
+        return ProcessSpec(
+            executable: executable, arguments: arguments,
+            environment: childEnvironment(configuration: configuration, devices: devices),
+            workingDirectory: wan.repo)
     }
 
     /// animate-14B's preprocessing: `python wan/modules/animate/preprocess/preprocess_data.py
     /// --ckpt_path CKPT/Wan2.2-Animate-14B/process_checkpoint --save_path DIR --resolution_area 1280 720 ...`.
-    public static func preprocessSpec(for job: JobRequest, configuration: WorkerConfiguration, workDirectory: String,
-                                      devices: String? = nil) -> ProcessSpec {
+    public static func preprocessSpec(
+        for job: JobRequest, configuration: WorkerConfiguration, workDirectory: String,
+        devices: String? = nil
+    ) -> ProcessSpec {
         let wan = configuration.wan
         let script = (wan.repo as NSString).appendingPathComponent("wan/modules/animate/preprocess/preprocess_data.py")
         let checkpoint = ((wan.checkpoints as NSString).appendingPathComponent(job.task.checkpointDirectory) as NSString)
             .appendingPathComponent("process_checkpoint")
-        let arguments = [script, "--ckpt_path", checkpoint, "--save_path", workDirectory, "--resolution_area", "1280", "720"]
+        let arguments =
+            [script, "--ckpt_path", checkpoint, "--save_path", workDirectory, "--resolution_area", "1280", "720"]
             + preprocessArguments(for: job)
-        return ProcessSpec(executable: wan.python, arguments: arguments,
-                           environment: childEnvironment(configuration: configuration, devices: devices),
-                           workingDirectory: wan.repo)
+        return ProcessSpec(
+            executable: wan.python, arguments: arguments,
+            environment: childEnvironment(configuration: configuration, devices: devices),
+            workingDirectory: wan.repo)
     }
 
     /// Whether the job runs preprocessing before generate.py (animate-14B from raw inputs).
@@ -88,8 +95,10 @@ public enum WanCommand {
 
     /// The generator's environment: clean, never the worker's own (which holds the AMQP URL).
     /// PATH, HOME, LANG, TMPDIR, the CUDA/NVIDIA variables, `env.pass` names and `env.set` values.
-    public static func childEnvironment(configuration: WorkerConfiguration, devices: String?,
-                                        from parent: [String: String] = ProcessInfo.processInfo.environment) -> [String: String] {
+    public static func childEnvironment(
+        configuration: WorkerConfiguration, devices: String?,
+        from parent: [String: String] = ProcessInfo.processInfo.environment
+    ) -> [String: String] {
         var environment: [String: String] = [
             "PATH": parent["PATH"] ?? "/usr/local/bin:/usr/bin:/bin",
             "HOME": parent["HOME"] ?? "/tmp",

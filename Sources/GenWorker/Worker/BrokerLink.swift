@@ -43,8 +43,9 @@ struct BrokerLink {
         let since = Date().addingTimeInterval(-Double(topology.cancelRetentionHours) * 3600)
         try cancels.consume(queue: topology.cancelStream, arguments: ["x-stream-offset": .timestamp(UInt64(since.timeIntervalSince1970))])
         let marker = CancelReplayMarker(marker: "replay-\(UUID().uuidString)")
-        try cancels.publish(exchange: topology.cancelExchange, routingKey: "", body: try ProtocolCoding.encode(marker),
-                            properties: AMQPProperties(contentType: "application/json"))
+        try cancels.publish(
+            exchange: topology.cancelExchange, routingKey: "", body: try ProtocolCoding.encode(marker),
+            properties: AMQPProperties(contentType: "application/json"))
         let deadline = ContinuousClock.now + .seconds(30)
         var replayed = 0
         while ContinuousClock.now < deadline {
@@ -90,16 +91,19 @@ struct BrokerLink {
         do { body = try event.encoded() } catch {
             return logger.error("\(error); event not sent", metadata: ["job": "\(event.id)"])
         }
-        _ = try events.publish(exchange: configuration.topology.eventsExchange, routingKey: "\(event.id).\(event.event.rawValue)",
-                               body: body, properties: AMQPProperties(contentType: "application/json"))
+        _ = try events.publish(
+            exchange: configuration.topology.eventsExchange, routingKey: "\(event.id).\(event.event.rawValue)",
+            body: body, properties: AMQPProperties(contentType: "application/json"))
     }
 
     /// The one way a job message ends here: the terminal `event` (if any) goes to the events
     /// exchange, and so to the results queue, and to `reply_to`, with publisher confirms;
     /// only then is the message settled with `disposition`. If the broker refuses the event,
     /// the message is requeued instead, so the job is never acked without its result.
-    func settle(_ deliveryTag: UInt64, event: JobEvent?, replyTo: String?, correlationID: String?,
-                disposition: JobIntake.Disposition) throws(AMQPError) {
+    func settle(
+        _ deliveryTag: UInt64, event: JobEvent?, replyTo: String?, correlationID: String?,
+        disposition: JobIntake.Disposition
+    ) throws(AMQPError) {
         var disposition = disposition
         if let event, try !publishTerminal(event, replyTo: replyTo, correlationID: correlationID) {
             logger.error("the broker refused the result (basic.nack); the job goes back to the queue", metadata: ["job": "\(event.id)"])
@@ -128,8 +132,11 @@ struct BrokerLink {
         properties.messageID = event.id
         properties.correlationID = correlationID
         properties.type = event.event.rawValue
-        var sequences = [try results.publish(exchange: configuration.topology.eventsExchange,
-                                             routingKey: "\(event.id).\(event.event.rawValue)", body: body, properties: properties)]
+        var sequences = [
+            try results.publish(
+                exchange: configuration.topology.eventsExchange,
+                routingKey: "\(event.id).\(event.event.rawValue)", body: body, properties: properties)
+        ]
         if let replyTo, !replyTo.isEmpty {
             sequences.append(try results.publish(exchange: "", routingKey: replyTo, body: body, properties: properties))
         }

@@ -9,8 +9,10 @@ struct JobRunner: Sendable {
 
     /// The terminal event, or nil when the run was stopped because its delivery was lost
     /// or the worker shuts down in requeue mode (the job runs again elsewhere; no result).
-    func run(_ job: JobRequest, control: JobControl, redelivered: Bool, devices: String?, logger: Logger,
-             isShuttingDown: () -> Bool = { false }, onProgress: (JobEvent) -> Void = { _ in }) -> JobEvent? {
+    func run(
+        _ job: JobRequest, control: JobControl, redelivered: Bool, devices: String?, logger: Logger,
+        isShuttingDown: () -> Bool = { false }, onProgress: (JobEvent) -> Void = { _ in }
+    ) -> JobEvent? {
         let outputs = configuration.outputs.dir as NSString
         let outputPath = outputs.appendingPathComponent("\(job.id).mp4")
         let workDirectory = outputs.appendingPathComponent("\(job.id).work")
@@ -22,12 +24,22 @@ struct JobRunner: Sendable {
         var preprocessedInto: String?
         if WanCommand.preprocesses(job) {
             try? FileManager.default.removeItem(atPath: workDirectory)
-            steps.append(("preprocess", WanCommand.preprocessSpec(for: job, configuration: configuration,
-                                                                   workDirectory: workDirectory, devices: devices)))
+            steps.append(
+                (
+                    "preprocess",
+                    WanCommand.preprocessSpec(
+                        for: job, configuration: configuration,
+                        workDirectory: workDirectory, devices: devices)
+                ))
             preprocessedInto = workDirectory
         }
-        steps.append(("generate", WanCommand.processSpec(for: job, configuration: configuration, outputPath: outputPath,
-                                                         devices: devices, preprocessedInto: preprocessedInto)))
+        steps.append(
+            (
+                "generate",
+                WanCommand.processSpec(
+                    for: job, configuration: configuration, outputPath: outputPath,
+                    devices: devices, preprocessedInto: preprocessedInto)
+            ))
 
         var event = JobEvent(id: job.id, task: job.task.rawValue, event: .failed, worker: configuration.worker.name)
         event.redelivered = redelivered
@@ -72,8 +84,10 @@ struct JobRunner: Sendable {
             if case .exited(let code)? = run.termination { event.exitCode = code }
             if case .signaled(let signal)? = run.termination { event.signal = signal }
             let prefix = steps.count > 1 ? "\(step.name): " : ""
-            let outcome = StepOutcome.classify(run, prefix: prefix, timeout: job.timeout, grace: configuration.supervisor.grace,
-                                               isShuttingDown: isShuttingDown()) {
+            let outcome = StepOutcome.classify(
+                run, prefix: prefix, timeout: job.timeout, grace: configuration.supervisor.grace,
+                isShuttingDown: isShuttingDown()
+            ) {
                 if isLast {
                     var info = stat()
                     return stat(outputPath, &info) == 0 && info.st_size > 0 ? nil : "the generator exited 0 but wrote no video"
@@ -107,13 +121,16 @@ enum StepOutcome: Equatable {
     /// No result: the job runs again elsewhere. Carries a line for the log, if any.
     case abandoned(String?)
 
-    static func classify(_ run: SupervisedRun, prefix: String, timeout: Duration, grace: Duration, isShuttingDown: Bool,
-                         missingOutput: () -> String?) -> StepOutcome {
+    static func classify(
+        _ run: SupervisedRun, prefix: String, timeout: Duration, grace: Duration, isShuttingDown: Bool,
+        missingOutput: () -> String?
+    ) -> StepOutcome {
         if let error = run.spawnError { return .ended(.failed, .spawnFailed, prefix + error) }
         switch run.stopRequest {
         case .cancelled?:
-            return .ended(.cancelled, .cancelledWhileRunning,
-                          prefix + (run.killed ? "cancelled; the process ignored SIGTERM and was killed after \(grace)" : "cancelled while running"))
+            return .ended(
+                .cancelled, .cancelledWhileRunning,
+                prefix + (run.killed ? "cancelled; the process ignored SIGTERM and was killed after \(grace)" : "cancelled while running"))
         case .deliveryLost?, .shutdown?:
             return .abandoned(nil)
         case nil:

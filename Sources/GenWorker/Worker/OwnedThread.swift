@@ -1,7 +1,7 @@
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A thread for blocking work (the connection's owner loop, a job's supervisor) that
@@ -12,12 +12,17 @@ final class OwnedThread: @unchecked Sendable {  // `handle` is written once, in 
 
     /// Starts `body` on a new thread.
     init(_ body: @escaping @Sendable () -> Void) {
-        final class Box { let body: @Sendable () -> Void; init(_ body: @escaping @Sendable () -> Void) { self.body = body } }
+        final class Box {
+            let body: @Sendable () -> Void
+            init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+        }
         let context = Unmanaged.passRetained(Box(body)).toOpaque()
-        let status = pthread_create(&handle, nil, { context in
-            Unmanaged<Box>.fromOpaque(context!).takeRetainedValue().body()
-            return nil
-        }, context)
+        let status = pthread_create(
+            &handle, nil,
+            { context in
+                Unmanaged<Box>.fromOpaque(context!).takeRetainedValue().body()
+                return nil
+            }, context)
         // Without a thread the worker cannot run a job or own its connection at all.
         precondition(status == 0, "pthread_create failed: \(status)")
     }

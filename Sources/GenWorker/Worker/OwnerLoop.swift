@@ -102,7 +102,9 @@ final class OwnerLoop {
                 try link.cancels.ack(delivery.deliveryTag)
             case .channelClosed(let channel, let code, let text)?:
                 if text.contains("delivery acknowledgement") && text.contains("timed out") {
-                    logger.error("RabbitMQ's consumer_timeout expired: it closed the jobs channel and requeued the running job(s). Raise consumer_timeout in rabbitmq.conf above jobs.max_timeout_s. Broker said: \(code) \(text)")
+                    logger.error(
+                        "RabbitMQ's consumer_timeout expired: it closed the jobs channel and requeued the running job(s). Raise consumer_timeout in rabbitmq.conf above jobs.max_timeout_s. Broker said: \(code) \(text)"
+                    )
                 }
                 throw AMQPError(.channelClosed, "channel \(channel) closed by the broker: \(text)", replyCode: code)
             case .consumerCancelled(_, let tag)?:
@@ -123,9 +125,10 @@ final class OwnerLoop {
         let validation = Result { () throws(JobRejection) in
             try validator.validate(body: delivery.body, fallbackID: delivery.properties.messageID)
         }
-        let facts = JobIntake.Delivery(tag: delivery.deliveryTag, validation: validation,
-                                       deliveryCount: delivery.properties.headers?["x-delivery-count"]?.intValue.map { Int(clamping: $0) },
-                                       submitter: delivery.properties.userID, redelivered: delivery.redelivered)
+        let facts = JobIntake.Delivery(
+            tag: delivery.deliveryTag, validation: validation,
+            deliveryCount: delivery.properties.headers?["x-delivery-count"]?.intValue.map { Int(clamping: $0) },
+            submitter: delivery.properties.userID, redelivered: delivery.redelivered)
         switch intake.receive(facts, at: .now) {
         case .settle(let event, let disposition):
             if case .failure(let rejection) = validation {
@@ -133,8 +136,9 @@ final class OwnerLoop {
             } else if let event {
                 logOutcome(event)
             }
-            try link.settle(delivery.deliveryTag, event: event, replyTo: delivery.properties.replyTo,
-                            correlationID: delivery.properties.correlationID, disposition: disposition)
+            try link.settle(
+                delivery.deliveryTag, event: event, replyTo: delivery.properties.replyTo,
+                correlationID: delivery.properties.correlationID, disposition: disposition)
         case .run(let job, let slot):
             try start(job, slot: slot, delivery: delivery, link: link)
         }
@@ -150,18 +154,24 @@ final class OwnerLoop {
         started.redelivered = delivery.redelivered
         try link.publish(started)
         let control = JobControl()
-        let tag = delivery.deliveryTag, redelivered = delivery.redelivered
+        let tag = delivery.deliveryTag
+        let redelivered = delivery.redelivered
         let devices = configuration.worker.slots > 1 ? String(slot) : nil
-        let runner = self.runner, inbox = self.inbox, logger = self.logger
+        let runner = self.runner
+        let inbox = self.inbox
+        let logger = self.logger
         let thread = OwnedThread {
-            let event = runner.run(job, control: control, redelivered: redelivered, devices: devices, logger: logger,
-                                   isShuttingDown: { inbox.shutdownMode != nil }) { progress in
+            let event = runner.run(
+                job, control: control, redelivered: redelivered, devices: devices, logger: logger,
+                isShuttingDown: { inbox.shutdownMode != nil }
+            ) { progress in
                 inbox.post(JobUpdate(deliveryTag: tag, kind: .progress(progress)))
             }
             inbox.post(JobUpdate(deliveryTag: tag, kind: .finished(event)))
         }
-        runs[tag] = ActiveRun(job: job, control: control, thread: thread, replyTo: delivery.properties.replyTo,
-                              correlationID: delivery.properties.correlationID)
+        runs[tag] = ActiveRun(
+            job: job, control: control, thread: thread, replyTo: delivery.properties.replyTo,
+            correlationID: delivery.properties.correlationID)
     }
 
     private func handle(_ update: JobUpdate, link: BrokerLink) throws {
@@ -178,8 +188,9 @@ final class OwnerLoop {
             }
             if let event { logOutcome(event) }
             // No event: the worker requeues it on shutdown; the job goes back for another worker.
-            try link.settle(update.deliveryTag, event: event, replyTo: run.replyTo, correlationID: run.correlationID,
-                            disposition: event == nil ? .requeue : .ack)
+            try link.settle(
+                update.deliveryTag, event: event, replyTo: run.replyTo, correlationID: run.correlationID,
+                disposition: event == nil ? .requeue : .ack)
         }
     }
 
@@ -195,8 +206,9 @@ final class OwnerLoop {
     private func heard(_ cancel: CancelMessage, from user: String?) {
         let outcome = intake.cancel(cancel.id, by: user, at: .now)
         for _ in outcome.refused {
-            logger.warning("cancel by \(user.map { "'\($0)'" } ?? "an unnamed user") ignored: neither the submitter nor an admin (cancel.authorize)",
-                           metadata: ["job": "\(cancel.id)"])
+            logger.warning(
+                "cancel by \(user.map { "'\($0)'" } ?? "an unnamed user") ignored: neither the submitter nor an admin (cancel.authorize)",
+                metadata: ["job": "\(cancel.id)"])
             metrics.cancelIgnored(reason: "unauthorized")
         }
         for tag in outcome.stop where runs[tag]?.control.requestStop(.cancelled) == true {

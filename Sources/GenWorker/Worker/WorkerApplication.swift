@@ -12,12 +12,14 @@ public enum WorkerApplication {
         if configuration.metrics.enabled {
             let (listening, continuation) = AsyncStream<Void>.makeStream()
             let registry = Observability.bootstrapPrometheus()
-            let endpoint = MetricsEndpoint(configuration: configuration.metrics, isReady: { worker.isConsuming },
-                                           metrics: { registry.emitToString() }, logger: logger) { port in
-                logger.info("metrics and health on \(MetricsEndpoint.show(configuration.metrics.address)):\(port) (/metrics, /healthz, /readyz)")
-                continuation.yield()
-                continuation.finish()
-            }
+            let endpoint = MetricsEndpoint(
+                configuration: configuration.metrics, isReady: { worker.isConsuming },
+                metrics: { registry.emitToString() }, logger: logger,
+                onListening: { port in
+                    logger.info("metrics and health on \(MetricsEndpoint.show(configuration.metrics.address)):\(port) (/metrics, /healthz, /readyz)")
+                    continuation.yield()
+                    continuation.finish()
+                })
             services.append(.init(service: endpoint))
             service.startAfter = listening
         }

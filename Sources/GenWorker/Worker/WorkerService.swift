@@ -22,7 +22,8 @@ public struct WorkerService: Service {
             for await _ in startAfter { break }
             guard !Task.isCancelled else { return }
         }
-        let worker = self.worker, mode = self.mode
+        let worker = self.worker
+        let mode = self.mode
         await withGracefulShutdownHandler {
             await withTaskCancellationHandler {
                 await OwnedThread.run { worker.run() }
