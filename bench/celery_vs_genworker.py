@@ -21,7 +21,7 @@ import pika
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = sys.executable
 STANDIN = os.path.join(ROOT, "examples", "standin", "generate.py")
-GENWORKER = os.path.join(ROOT, ".build", "dist", "genworker")
+GENWORKER = os.environ.get("BENCH_GENWORKER", os.path.join(ROOT, ".build", "dist", "genworker"))
 URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5679/")
 ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 2
 N_DISPATCH, N_CANCEL, N_THROUGHPUT, IDLE_S = 20, 15, 50, 30
@@ -141,6 +141,7 @@ class Genworker(System):
             self.queue = self.ch.queue_declare("", exclusive=True).method.queue
             for status in ("completed", "failed", "cancelled"):
                 self.ch.queue_bind(self.queue, self.prefix + ".events", "*." + status)
+            self.ch.basic_consume(self.queue, self._on_result, auto_ack=True)
 
     def submit(self, job_id, prompt, steps=20):
         job = {"id": job_id, "task": "t2v-A14B", "params": {"prompt": prompt, "size": "832*480", "sample_steps": steps}}
@@ -151,25 +152,23 @@ class Genworker(System):
         self.ch.basic_publish(self.prefix + ".cancel", "", json.dumps({"id": job_id}).encode(),
                               pika.BasicProperties(content_type="application/json", delivery_mode=2))
 
+    def _on_result(self, channel, method, properties, body):
+        event = json.loads(body)
+        self.results[event["id"]] = (time.time(), event.get("status"))
+
     def poll_result(self, job_id):
         """Non-blocking: the time the terminal result arrived, or None."""
-        while job_id not in self.results:
-            method, _, body = self.ch.basic_get(self.queue, auto_ack=True)
-            if method is None:
-                return None
-            event = json.loads(body)
-            self.results[event["id"]] = (time.time(), event.get("status"))
-        return self.results[job_id][0]
+        if job_id not in self.results:
+            self.conn.process_data_events(time_limit=0)
+        return self.results.get(job_id, (None, None))[0]
 
     def wait_result(self, job_id, timeout=60):
+        # Blocks in the socket until a result comes: a waiting client must not spin a core
+        # (an earlier harness polled basic_get in a loop, which took a core from the
+        # worker, the broker and the generator on this 2-core machine).
         end = time.time() + timeout
         while job_id not in self.results and time.time() < end:
-            method, _, body = self.ch.basic_get(self.queue, auto_ack=True)
-            if method is None:
-                self.conn.process_data_events(time_limit=0.0005)
-                continue
-            event = json.loads(body)
-            self.results[event["id"]] = (time.time(), event.get("status"))
+            self.conn.process_data_events(time_limit=max(0.0, min(0.5, end - time.time())))
         return self.results.get(job_id, (None, None))
 
 
