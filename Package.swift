@@ -69,7 +69,7 @@ let package = Package(
             ]
         ),
         // Against the private RabbitMQ (scripts/broker.sh) and real child processes.
-        .testTarget(name: "AMQPIntegrationTests", dependencies: ["AMQP", "WakePipe", "TestSupport"]),
+        .testTarget(name: "AMQPIntegrationTests", dependencies: ["AMQP", "TestSupport"]),
         .testTarget(
             name: "GenWorkerIntegrationTests",
             dependencies: ["GenWorker", "AMQP", "TestSupport", .product(name: "Logging", package: "swift-log")]
