@@ -1,8 +1,11 @@
 # The two commands of the README's quick start: `make run` and `make test`.
-.PHONY: run test lint format deps broker broker-stop build bench clean
+.PHONY: run fleet test lint format deps broker broker-stop cluster cluster-stop build bench clean
 
 run: deps broker build
 	scripts/demo.sh
+
+fleet:
+	scripts/fleet-demo.sh
 
 test:
 	scripts/test.sh
@@ -22,6 +25,12 @@ broker:
 broker-stop:
 	scripts/broker.sh stop
 
+cluster:
+	scripts/cluster.sh start
+
+cluster-stop:
+	scripts/cluster.sh stop
+
 build:
 	scripts/build-release.sh
 
@@ -30,4 +39,5 @@ bench: deps broker
 
 clean:
 	scripts/broker.sh stop || true
+	scripts/cluster.sh stop || true
 	rm -rf .build .run

@@ -120,6 +120,11 @@ stop() {
   local p; p=$(pid)
   if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
     timeout 30 "$rmq_bin/rabbitmqctl" -n "$node" -q stop "$RABBITMQ_PID_FILE" >/dev/null 2>&1 || kill -9 "$p" 2>/dev/null || true
+  elif is_up || "$rmq_bin/rabbitmqctl" -n "$node" -q ping >/dev/null 2>&1; then
+    # No pid file (a boot that outlived its launcher's record): ask the node itself, and
+    # wait until it no longer answers.
+    timeout 30 "$rmq_bin/rabbitmqctl" -n "$node" -q stop >/dev/null 2>&1 || true
+    for _ in $(seq 1 300); do "$rmq_bin/rabbitmqctl" -n "$node" -q ping >/dev/null 2>&1 || break; sleep 0.1; done
   fi
   local l; l=$(cat "$dir/launcher.pid" 2>/dev/null || true)
   [ -n "$l" ] && kill "$l" 2>/dev/null || true

@@ -37,7 +37,7 @@ struct GenworkerCommand: AsyncParsableCommand {
 }
 
 extension GenWorkerError.Code {
-    /// sysexits.h: EX_CONFIG 78, EX_UNAVAILABLE 69, EX_NOPERM 77, EX_OSERR 71, EX_DATAERR 65, EX_SOFTWARE 70.
+    /// sysexits.h: EX_CONFIG 78, EX_UNAVAILABLE 69, EX_NOPERM 77, EX_OSERR 71, EX_DATAERR 65, EX_SOFTWARE 70, EX_TEMPFAIL 75.
     var exitCode: Int32 {
         switch self {
         case .configuration: 78
@@ -47,6 +47,7 @@ extension GenWorkerError.Code {
         case .listenFailed: 71
         case .encoding: 65
         case .helperUnavailable: 70
+        case .identityInUse: 75
         }
     }
 }
@@ -56,7 +57,7 @@ struct CommonOptions: ParsableArguments {
     @Option(name: .long, help: "The YAML config (default: config/genworker.yaml when it exists).")
     var config: String?
 
-    @Option(name: .long, help: "AMQP URL; overrides amqp.url and GENWORKER_AMQP_URL.")
+    @Option(name: .long, help: "AMQP URL, or several separated by commas; overrides amqp.url(s) and GENWORKER_AMQP_URL.")
     var url: String?
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical (default: log.level).")
@@ -69,7 +70,7 @@ struct CommonOptions: ParsableArguments {
         let path = config ?? (FileManager.default.fileExists(atPath: "config/genworker.yaml") ? "config/genworker.yaml" : nil)
         var configuration = try WorkerConfiguration.load(path: path)
         if let url {
-            configuration.amqp.url = url
+            configuration.amqp.setEndpoints(url)
             try configuration.validate()
         }
         guard let level = Logger.Level(rawValue: logLevel ?? configuration.log.level) else {
@@ -90,8 +91,13 @@ struct CommonOptions: ParsableArguments {
         return configuration
     }
 
+    /// Connects to the first node of `amqp.urls` (or `amqp.url`) that answers.
     func connect(_ configuration: WorkerConfiguration) throws(GenWorkerError) -> AMQPConnection {
-        do { return try AMQPConnection(url: configuration.amqp.url) } catch { throw .connecting(to: configuration.amqp.url, error) }
+        var failure: GenWorkerError?
+        for url in configuration.amqp.endpoints {
+            do { return try AMQPConnection(url: url) } catch { failure = failure ?? .connecting(to: url, error) }
+        }
+        throw failure!
     }
 }
 

@@ -29,6 +29,7 @@ final class WorkerHarness {
         var c = WorkerConfiguration()
         c.amqp.url = TestBroker.url
         c.worker.name = "w1"
+        c.worker.lockDir = root.appendingPathComponent("locks").path
         c.wan.python = "python3"
         c.wan.repo = TestBroker.repositoryRoot.appendingPathComponent("examples/standin").path
         c.wan.checkpoints = root.appendingPathComponent("ckpt").path
@@ -65,7 +66,7 @@ final class WorkerHarness {
         let worker = Worker(configuration: c, logger: logger)
         let done = DispatchSemaphore(value: 0)
         Thread.detachNewThread {
-            worker.run()
+            do { try worker.run() } catch { print("worker \(name) did not run: \(error)") }
             done.signal()
         }
         workers.append((worker, done))
@@ -224,6 +225,7 @@ extension WorkerHarness {
               reconnect_max_s: 1
             worker:
               name: \(name)
+              lock_dir: \(c.worker.lockDir)
             topology:
               jobs_exchange: \(t.jobsExchange)
               jobs_queue: \(t.jobsQueue)

@@ -18,6 +18,9 @@ struct ConfigReader<Key: CodingKey & CaseIterable> {
         container = try decoder.container(keyedBy: Key.self)
     }
 
+    /// Whether the section sets `key` (to anything but null).
+    func has(_ key: Key) throws -> Bool { try container.contains(key) && !container.decodeNil(forKey: key) }
+
     /// Any decodable value (a section, a list, a string).
     func read<T: Decodable>(_ value: inout T, _ key: Key) throws {
         do {

@@ -11,7 +11,11 @@ import Yams
 public struct WorkerConfiguration: Sendable, Equatable, Decodable {
     public struct AMQPSection: Sendable, Equatable, Decodable {
         /// `amqp.url` (env `GENWORKER_AMQP_URL`): `amqp[s]://user:password@host:port/vhost?heartbeat=30`.
+        /// The one-node shorthand of `amqp.urls`.
         public var url = "amqp://guest:guest@127.0.0.1:5672/"
+        /// `amqp.urls`: the nodes of a cluster. The worker connects to the first that answers
+        /// and, when the connection is lost, tries the next ones in turn. Default none: `amqp.url`.
+        public var urls: [String] = []
         /// `amqp.reconnect_max_s`: longest wait between reconnect attempts (backoff doubles from 0.25 s).
         public var reconnectMaxSeconds: Double = 30
         /// `amqp.confirm_timeout_s`: how long a result publish waits for the broker's confirm.
@@ -20,8 +24,20 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable {
         public var reconnectMax: Duration { .seconds(reconnectMaxSeconds) }
         public var confirmTimeout: Duration { .seconds(confirmTimeoutSeconds) }
 
+        /// The nodes to try, in order: `amqp.urls`, else `amqp.url`.
+        public var endpoints: [String] { urls.isEmpty ? [url] : urls }
+
+        /// Sets the nodes from one string, as the environment and `--url` give them: one URL,
+        /// or several separated by commas.
+        public mutating func setEndpoints(_ text: String) {
+            let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            guard let first = parts.first else { return }
+            url = first
+            urls = parts.count > 1 ? parts : []
+        }
+
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case url
+            case url, urls
             case reconnectMaxSeconds = "reconnect_max_s"
             case confirmTimeoutSeconds = "confirm_timeout_s"
         }
@@ -31,6 +47,10 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable {
             self.init()
             let c = try ConfigReader(decoder, CodingKeys.self)
             try c.read(&url, .url)
+            try c.read(&urls, .urls)
+            if try c.has(.url), try c.has(.urls) {
+                throw GenWorkerError(.configuration, "amqp: set amqp.url (one node) or amqp.urls (a cluster), not both")
+            }
             try c.read(&reconnectMaxSeconds, .reconnectMaxSeconds, seconds: true)
             try c.read(&confirmTimeoutSeconds, .confirmTimeoutSeconds, seconds: true)
         }
@@ -45,10 +65,14 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable {
         public var tasks: [WanTask] = WanTask.allCases
         /// `worker.declare_topology`: declare exchanges and queues at start.
         public var declareTopology = true
+        /// `worker.lock_dir`: where a live worker holds the lock on its identity (one worker per
+        /// name and queue on a machine).
+        public var lockDir = "/run/lock"
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case name, slots, tasks
             case declareTopology = "declare_topology"
+            case lockDir = "lock_dir"
         }
 
         public init() {}
@@ -67,6 +91,7 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable {
                 return task
             }
             try c.read(&declareTopology, .declareTopology)
+            try c.read(&lockDir, .lockDir)
         }
     }
 
@@ -400,13 +425,13 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable {
 
     /// The environment variables a worker reads, all of them: each overrides one key.
     public static let environmentOverrides: [(variable: String, key: String)] = [
-        ("GENWORKER_AMQP_URL", "amqp.url"),
+        ("GENWORKER_AMQP_URL", "amqp.url"),  // a comma-separated list sets amqp.urls
         ("GENWORKER_WORKER_NAME", "worker.name"),
     ]
 
     /// The one place the environment changes a configuration (see ``environmentOverrides``).
     public mutating func applyEnvironment(_ environment: [String: String]) {
-        if let url = environment["GENWORKER_AMQP_URL"], !url.isEmpty { amqp.url = url }
+        if let url = environment["GENWORKER_AMQP_URL"], !url.isEmpty { amqp.setEndpoints(url) }
         if let name = environment["GENWORKER_WORKER_NAME"], !name.isEmpty { worker.name = name }
     }
 
@@ -447,8 +472,13 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable {
 
     /// Cross-key checks.
     public func validate() throws(GenWorkerError) {
-        do { _ = try AMQPConfiguration(url: amqp.url) } catch {
-            throw GenWorkerError(.configuration, "amqp.url: \(error.message)")
+        for url in amqp.endpoints {
+            do { _ = try AMQPConfiguration(url: url) } catch {
+                throw GenWorkerError(.configuration, "\(amqp.urls.isEmpty ? "amqp.url" : "amqp.urls"): \(error.message)")
+            }
+        }
+        guard worker.lockDir.hasPrefix("/") else {
+            throw GenWorkerError(.configuration, "worker.lock_dir: '\(worker.lockDir)' must be an absolute path")
         }
         guard jobs.defaultTimeoutSeconds <= jobs.maxTimeoutSeconds else {
             throw GenWorkerError(

@@ -19,6 +19,8 @@ public struct GenWorkerError: Error, Sendable, CustomStringConvertible, Equatabl
         case encoding
         /// A helper program (the watchdog) could not be started.
         case helperUnavailable
+        /// Another live worker on this machine has the same name on the same queue.
+        case identityInUse
     }
 
     public var code: Code

@@ -17,9 +17,9 @@ struct BrokerLink {
     private let metrics: WorkerMetrics
     private(set) var jobsConsumer: String?
 
-    /// Connects to `amqp.url` (waking on `wake`), opens the channels and declares the topology.
-    init(configuration: WorkerConfiguration, wake: WakePipe, logger: Logger, metrics: WorkerMetrics) throws(AMQPError) {
-        var amqp = try AMQPConfiguration(url: configuration.amqp.url)
+    /// Connects to the node at `url` (waking on `wake`), opens the channels and declares the topology.
+    init(url: String, configuration: WorkerConfiguration, wake: WakePipe, logger: Logger, metrics: WorkerMetrics) throws(AMQPError) {
+        var amqp = try AMQPConfiguration(url: url)
         amqp.connectionName = amqp.connectionName ?? "genworker \(configuration.worker.name)"
         connection = try AMQPConnection(configuration: amqp, wakeup: wake)
         let control = try connection.openChannel()

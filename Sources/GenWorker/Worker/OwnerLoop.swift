@@ -26,6 +26,9 @@ final class OwnerLoop {
     private var intake: JobIntake
     private var runs: [UInt64: ActiveRun] = [:]
     private var drainDeadline: ContinuousClock.Instant?
+    /// The node of `amqp.endpoints` to try first: the last one that answered, or after a
+    /// loss the one after it.
+    private var nodeIndex = 0
 
     init(configuration: WorkerConfiguration, logger: Logger, metrics: WorkerMetrics, inbox: WorkerInbox) {
         self.configuration = configuration
@@ -49,6 +52,7 @@ final class OwnerLoop {
             } catch {
                 setConsuming(false)
                 logger.error("broker connection ended: \(error)")
+                nodeIndex += 1  // a lost node is tried last
                 abandonRuns()
                 guard inbox.shutdownMode == nil else { break }
                 logger.info("reconnecting in \(backoff)")
@@ -81,7 +85,7 @@ final class OwnerLoop {
 
     /// One connection's life. Returns when shut down with no job left; throws when the connection fails.
     private func serveConnection() throws {
-        var link = try BrokerLink(configuration: configuration, wake: inbox.wake, logger: logger, metrics: metrics)
+        var link = try connectToANode()
         defer { link.connection.close() }
         try link.replayCancels { cancel, user in self.heard(cancel, from: user) }
         if inbox.shutdownMode == nil {
@@ -117,6 +121,26 @@ final class OwnerLoop {
                 continue
             }
         }
+    }
+
+    /// The first node that answers, starting at ``nodeIndex``; with every node down, the
+    /// first node's error.
+    private func connectToANode() throws -> BrokerLink {
+        let urls = configuration.amqp.endpoints
+        var failure: Error?
+        for offset in 0..<urls.count {
+            let index = (nodeIndex + offset) % urls.count
+            do {
+                let link = try BrokerLink(url: urls[index], configuration: configuration, wake: inbox.wake, logger: logger, metrics: metrics)
+                nodeIndex = index
+                if urls.count > 1 { logger.info("connected to \(GenWorkerError.redacted(url: urls[index]))") }
+                return link
+            } catch {
+                if urls.count > 1 { logger.warning("cannot use \(GenWorkerError.redacted(url: urls[index])): \(error)") }
+                failure = failure ?? error
+            }
+        }
+        throw failure ?? AMQPError(.invalidState, "no broker URL")
     }
 
     // MARK: - Carrying out decisions

@@ -83,9 +83,12 @@ public final class Worker: Sendable {
     /// A drain can be turned into a requeue later; not back.
     public func requestShutdown(_ mode: ShutdownMode = .drain) { inbox.requestShutdown(mode) }
 
-    /// Runs until ``requestShutdown(_:)``: connects, reconnects with backoff after a loss.
+    /// Runs until ``requestShutdown(_:)``: takes the worker's identity on this machine (or
+    /// throws `identityInUse`), connects, reconnects with backoff after a loss.
     /// Blocking: the calling thread becomes the connection's owner thread.
-    public func run() {
+    public func run() throws(GenWorkerError) {
+        let identity = try WorkerIdentityLock.acquire(configuration: configuration)
+        defer { identity.release() }
         OwnerLoop(configuration: configuration, logger: logger, metrics: metrics, inbox: inbox).run()
     }
 }

@@ -1,4 +1,5 @@
 import ServiceLifecycle
+import Synchronization
 
 /// The worker as a swift-service-lifecycle `Service`. `run()` runs the worker's owner loop
 /// on an owned thread (it blocks) and returns when that thread has ended. On SIGTERM/SIGINT
@@ -24,14 +25,18 @@ public struct WorkerService: Service {
         }
         let worker = self.worker
         let mode = self.mode
+        let failure = Mutex<GenWorkerError?>(nil)
         await withGracefulShutdownHandler {
             await withTaskCancellationHandler {
-                await OwnedThread.run { worker.run() }
+                await OwnedThread.run {
+                    do throws(GenWorkerError) { try worker.run() } catch { failure.withLock { $0 = error } }
+                }
             } onCancel: {
                 worker.requestShutdown(.requeue)
             }
         } onGracefulShutdown: {
             worker.requestShutdown(mode)
         }
+        if let error = failure.withLock({ $0 }) { throw error }
     }
 }
