@@ -49,6 +49,7 @@ done
 sleep 2
 "$bin" watch --url "${urls[0]}" > "$demo/events.jsonl" &
 pids+=($!)
+sleep 1  # the watcher's queue is bound before the first job
 run=$(date +%s)
 for j in 1 2 3 4 5 6; do
   "$bin" submit --url "${urls[0]}" --task t2v-A14B --id "fleet-$run-$j" \
