@@ -13,8 +13,7 @@ final class TerminalTests: XCTestCase {
         defer { harness.tearDown() }
         try harness.startWorker(name: "tty") { $0.progress.intervalMilliseconds = 100 }
         let config = try harness.writeConfigFile(name: "tty-client")
-        let executable = URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
-            .deletingLastPathComponent().appendingPathComponent("genworker").path
+        let executable = TestBroker.genworkerExecutable
         let session = "gw-\(UUID().uuidString.prefix(6))"
         let command =
             "\(executable) submit --config \(config) --task t2v-A14B --id tty-job --param 'prompt=slow [[step_s=0.3]]' --param sample_steps=40 --wait; echo EXIT=$?; sleep 60"

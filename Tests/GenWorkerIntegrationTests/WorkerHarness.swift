@@ -261,8 +261,7 @@ extension WorkerHarness {
     /// Starts `genworker run` as a process of its own; returns its pid once it consumes.
     func spawnWorkerProcess(name: String, extraArguments: [String] = [], extraConfig: String = "") throws -> pid_t {
         let config = try writeConfigFile(name: name, extra: extraConfig)
-        let executable = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "")
-            .deletingLastPathComponent().appendingPathComponent("genworker").path
+        let executable = TestBroker.genworkerExecutable
         let log = root.appendingPathComponent("\(name).log").path
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)

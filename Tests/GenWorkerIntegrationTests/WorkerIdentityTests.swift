@@ -19,8 +19,7 @@ final class WorkerIdentityTests: XCTestCase {
         let generator = try harness.waitUntilRunning("twin-job")
 
         let config = try harness.writeConfigFile(name: "twin")  // the same name, the same lock directory
-        let executable = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "")
-            .deletingLastPathComponent().appendingPathComponent("genworker").path
+        let executable = TestBroker.genworkerExecutable
         let errPath = harness.root.appendingPathComponent("twin-2.err").path
         let (status, _) = try TestBroker.runCapturing(executable, ["run", "--config", config], stderrPath: errPath)
         let err = try String(contentsOfFile: errPath, encoding: .utf8)

@@ -7,10 +7,7 @@ import XCTest
 /// its password, what to try, a sysexits code; usage errors keep the usage text and 64.
 /// No broker is needed: these are the cases where there is none.
 final class ErrorReportingTests: XCTestCase {
-    var executable: String {
-        URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "")
-            .deletingLastPathComponent().appendingPathComponent("genworker").path
-    }
+    var executable: String { TestBroker.genworkerExecutable }
 
     /// Runs `genworker` with no config file in reach; returns (exit code, stdout, stderr).
     func genworker(_ arguments: [String]) throws -> (code: Int32, out: String, err: String) {

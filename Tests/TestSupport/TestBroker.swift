@@ -17,6 +17,12 @@ public enum TestBroker {
 
     public static var script: String { repositoryRoot.appendingPathComponent("scripts/broker.sh").path }
 
+    /// The `genworker` executable SwiftPM built beside the test bundle.
+    public static var genworkerExecutable: String {
+        URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "")
+            .deletingLastPathComponent().appendingPathComponent("genworker").path
+    }
+
     /// The broker's private directory (TLS files live in `tls/` under it).
     public static func directory(port: Int = port) throws -> String {
         try run(script, ["dir"], environment: ["GENWORKER_BROKER_PORT": String(port)]).trimmingCharacters(in: .whitespacesAndNewlines)
