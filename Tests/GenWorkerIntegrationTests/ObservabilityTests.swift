@@ -20,6 +20,10 @@ final class ObservabilityTests: XCTestCase {
             _ = harness.waitForExit(pid)
         }
         let port = try XCTUnwrap(harness.metricsPort(of: "metered"))
+        let atStart = harness.http(port, "/metrics").1
+        for family in ["genworker_slots", "genworker_slots_busy", "genworker_broker_connected", "genworker_cancels_ignored_total"] {
+            XCTAssertTrue(atStart.contains("# TYPE \(family) "), "\(family) is absent before the first job:\n\(atStart)")
+        }
         XCTAssertEqual(harness.http(port, "/healthz").0, 200)
         XCTAssertEqual(harness.http(port, "/readyz").0, 200)
         XCTAssertEqual(harness.http(port, "/nope").0, 404)
@@ -43,6 +47,22 @@ final class ObservabilityTests: XCTestCase {
         XCTAssertEqual(value(metrics, "genworker_job_run_seconds_count"), 3)
         XCTAssertEqual(value(metrics, "genworker_broker_connected"), 1)
         XCTAssertEqual(value(metrics, "genworker_slots_busy"), 0)
+
+        // Every metric the Grafana dashboard and the alert rules name is one this worker exports.
+        let exported = Set(metrics.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map { String($0.split(separator: " ")[2]) })
+        for file in ["docs/grafana/genworker.json", "config/prometheus/genworker-alerts.yml"] {
+            let text = try String(contentsOf: TestBroker.repositoryRoot.appendingPathComponent(file), encoding: .utf8)
+            let named = Set(
+                text.matches(of: /genworker_[a-z_]+/).map { match -> String in
+                    var name = String(match.output)
+                    for suffix in ["_bucket", "_sum", "_count"] where name.hasSuffix(suffix) && !exported.contains(name) {
+                        name.removeLast(suffix.count)
+                    }
+                    return name
+                })
+            XCTAssertFalse(named.isEmpty, file)
+            XCTAssertEqual(named.subtracting(exported), [], "\(file) names metrics the worker does not export")
+        }
 
         // Logs are JSON lines with the job id on job lines; no password in logs or metrics.
         let log = try String(contentsOfFile: harness.root.appendingPathComponent("metered.log").path, encoding: .utf8)

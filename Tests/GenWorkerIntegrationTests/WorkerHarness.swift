@@ -116,6 +116,7 @@ final class WorkerHarness {
     ) throws {
         var properties = AMQPProperties.persistentJSON()
         properties.messageID = messageID
+        properties.timestamp = UInt64(Date().timeIntervalSince1970)  // as the CLI and the clients do: queue-wait metrics
         properties.replyTo = replyTo
         properties.correlationID = correlationID
         let exchange = direct ? "" : configuration.topology.jobsExchange

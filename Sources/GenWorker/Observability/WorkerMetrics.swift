@@ -21,7 +21,8 @@ struct WorkerMetrics: Sendable {
             .recordNanoseconds(Int64(seconds * 1e9))
     }
 
-    /// `genworker_queue_wait_seconds{task}`: publish (AMQP timestamp) to start.
+    /// `genworker_queue_wait_seconds{task}`: publish (AMQP timestamp) to start; only for jobs
+    /// whose message carries the AMQP `timestamp` property (the CLI and the clients set it).
     func queueWait(task: String, seconds: Double) {
         Metrics.Timer(label: "genworker_queue_wait_seconds", dimensions: [("task", task)], preferredDisplayUnit: .seconds)
             .recordNanoseconds(Int64(max(0, seconds) * 1e9))
@@ -41,6 +42,19 @@ struct WorkerMetrics: Sendable {
     func slots(busy: Int, total: Int) {
         Gauge(label: "genworker_slots_busy").record(busy)
         Gauge(label: "genworker_slots").record(total)
+    }
+
+    /// Makes every family without per-job labels visible from the start (at zero), so
+    /// dashboards and alert rules never see them absent.
+    func registerAtStart(slots: Int, tasks: [WanTask]) {
+        self.slots(busy: 0, total: slots)
+        for task in tasks {
+            _ = Metrics.Timer(label: "genworker_job_run_seconds", dimensions: [("task", task.rawValue)], preferredDisplayUnit: .seconds)
+            _ = Metrics.Timer(label: "genworker_queue_wait_seconds", dimensions: [("task", task.rawValue)], preferredDisplayUnit: .seconds)
+        }
+        connected(false)
+        _ = Counter(label: "genworker_cancels_ignored_total", dimensions: [("reason", "unauthorized")])
+        _ = Metrics.Timer(label: "genworker_cancel_latency_seconds", preferredDisplayUnit: .seconds)
     }
 
     /// `genworker_broker_connected`: 1 while connected and consuming.

@@ -42,6 +42,7 @@ final class OwnerLoop {
 
     /// Until shutdown: connect, serve, and after a loss stop local runs and reconnect.
     func run() {
+        metrics.registerAtStart(slots: configuration.worker.slots, tasks: configuration.worker.tasks)
         let watchdog = prepareProcesses()
         defer { watchdog?.stop() }
         var backoff = Duration.milliseconds(250)
