@@ -105,6 +105,17 @@ final class ConfigurationDefaultsTests: XCTestCase {
         }
     }
 
+    func testWarmMultiGPUJobsAreRefused() throws {
+        var c = WorkerConfiguration()
+        c.wan.warm = true
+        XCTAssertNoThrow(try c.validate())
+        c.wan.gpusPerJob = 2
+        XCTAssertThrowsError(try c.validate()) { error in
+            XCTAssertEqual((error as? GenWorkerError)?.code, .configuration)
+            XCTAssertTrue("\(error)".contains("wan.warm: multi-GPU jobs"), "\(error)")
+        }
+    }
+
     func testEmptyAndCommentOnlyFilesAreTheDefaults() throws {
         XCTAssertEqual(try WorkerConfiguration.parse(yaml: ""), WorkerConfiguration())
         XCTAssertEqual(try WorkerConfiguration.parse(yaml: "# nothing\n"), WorkerConfiguration())

@@ -12,6 +12,9 @@ Behaviour for tests and demos comes from directives inside the prompt:
   [[flood_mb=100]]      write this many MiB of log lines to stderr first
   [[record_sigterm]]    on SIGTERM, write the time to SAVE_FILE.sigterm, then exit 143 (benchmarks)
   [[noop]]              write an empty-ish video at once and exit (throughput benchmarks)
+  [[ignore_stop]]       block SIGUSR1 while sampling (a warm runner stuck in a native call)
+Building a pipeline (wan.WanT2V(...) etc., examples/standin/wan) takes GENWORKER_STANDIN_BUILD_S
+seconds (default 0), as loading the weights does.
 With GENWORKER_STANDIN_LEDGER set (env.set in the worker config), it appends "start ID PID TIME"
 and "end ID PID TIME" lines to that file (the chaos soak checks no job ran twice at once).
 It writes SAVE_FILE.argv.json (argv, environment, pid, start time) so tests can check what
@@ -37,7 +40,7 @@ def log(message):
     print(f"[{stamp}] INFO: {message}", flush=True)
 
 
-def parse():
+def _parse_args():
     p = argparse.ArgumentParser(description="Wan2.2 generate.py stand-in")
     p.add_argument("--task", default="t2v-A14B", choices=list(DEFAULT_STEPS))
     p.add_argument("--size", default="1280*720", choices=SIZES)
@@ -71,11 +74,17 @@ def ledger(kind, args):
             f.write("%s %s %d %.6f\n" % (kind, job, os.getpid(), time.time()))
 
 
-def main():
-    args = parse()
+def generate(args):
+    """As Wan2.2's generate(args): builds the task's pipeline (wan.WanT2V, ...) and runs it.
+    A warm runner calls it again and again in one process."""
     ledger("start", args)
-    import atexit
-    atexit.register(ledger, "end", args)
+    try:
+        _generate(args)
+    finally:
+        ledger("end", args)
+
+
+def _generate(args):
     assert args.ckpt_dir is not None, "Please specify the checkpoint directory."
     prompt = args.prompt or ""
     if args.save_file:
@@ -113,7 +122,14 @@ def main():
     pipeline = {"t2v-A14B": "WanT2V", "i2v-A14B": "WanI2V", "ti2v-5B": "WanTI2V", "s2v-14B": "WanS2V",
                 "animate-14B": "Wan-Animate"}[args.task]
     log(f"Creating {pipeline} pipeline.")
+    import wan
+    getattr(wan, pipeline.replace("-", ""))(config=args.task, checkpoint_dir=args.ckpt_dir, device_id=0, rank=0,
+                                           t5_fsdp=args.t5_fsdp, dit_fsdp=args.dit_fsdp, use_sp=(args.ulysses_size or 1) > 1,
+                                           t5_cpu=args.t5_cpu, convert_model_dtype=args.convert_model_dtype)
     log("Generating video ...")
+    if directive(prompt, "ignore_stop"):
+        # A long native call: a warm runner's stop request (SIGUSR1) cannot get in.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
     steps = args.sample_steps or DEFAULT_STEPS[args.task]
     step_s = float(directive(prompt, "step_s", "0.02"))
     crash = directive(prompt, "signal")
@@ -150,4 +166,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    generate(_parse_args())

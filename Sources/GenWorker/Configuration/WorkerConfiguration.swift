@@ -167,10 +167,25 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable {
         public var gpusPerJob = 1
         /// `wan.torchrun`: the torchrun program.
         public var torchrun = "torchrun"
+        /// `wan.warm`: keep each slot's pipelines loaded between jobs in a long-lived runner
+        /// (single-GPU jobs only). Off until GPU figures exist.
+        public var warm = false
+        /// `wan.warm_runner`: the runner program. Default: `warm_runner.py` next to the executable.
+        public var warmRunner: String?
+        /// `wan.warm_max_jobs`: a runner is replaced after this many jobs.
+        public var warmMaxJobs = 100
+        /// `wan.warm_max_rss_mb`: a runner (with its children) resident above this is replaced after its job; 0: no bound.
+        public var warmMaxRSSMB = 0
+        /// `wan.warm_idle_s`: an idle runner exits after this long (frees the GPU); 0: never.
+        public var warmIdleSeconds: Double = 600
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case python, repo, checkpoints, torchrun
+            case python, repo, checkpoints, torchrun, warm
             case gpusPerJob = "gpus_per_job"
+            case warmRunner = "warm_runner"
+            case warmMaxJobs = "warm_max_jobs"
+            case warmMaxRSSMB = "warm_max_rss_mb"
+            case warmIdleSeconds = "warm_idle_s"
         }
 
         public init() {}
@@ -182,6 +197,11 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable {
             try c.read(&checkpoints, .checkpoints)
             try c.read(&gpusPerJob, .gpusPerJob, 1...64)
             try c.read(&torchrun, .torchrun)
+            try c.read(&warm, .warm)
+            try c.read(&warmRunner, .warmRunner)
+            try c.read(&warmMaxJobs, .warmMaxJobs, 1...1_000_000)
+            try c.read(&warmMaxRSSMB, .warmMaxRSSMB, 0...10_000_000)
+            try c.read(&warmIdleSeconds, .warmIdleSeconds, seconds: true)
         }
     }
 
@@ -476,6 +496,11 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable {
             do { _ = try AMQPConfiguration(url: url) } catch {
                 throw GenWorkerError(.configuration, "\(amqp.urls.isEmpty ? "amqp.url" : "amqp.urls"): \(error.message)")
             }
+        }
+        guard !wan.warm || wan.gpusPerJob == 1 else {
+            throw GenWorkerError(
+                .configuration,
+                "wan.warm: multi-GPU jobs (wan.gpus_per_job \(wan.gpusPerJob)) run cold (torchrun); set wan.warm: false or wan.gpus_per_job: 1")
         }
         guard worker.lockDir.hasPrefix("/") else {
             throw GenWorkerError(.configuration, "worker.lock_dir: '\(worker.lockDir)' must be an absolute path")

@@ -57,6 +57,16 @@ struct WorkerMetrics: Sendable {
         _ = Metrics.Timer(label: "genworker_cancel_latency_seconds", preferredDisplayUnit: .seconds)
     }
 
+    /// `genworker_pipeline_builds_total`: warm jobs whose pipeline had to be built.
+    func pipelineBuilt() { Counter(label: "genworker_pipeline_builds_total").increment() }
+
+    /// `genworker_pipeline_reuses_total`: warm jobs that reused a loaded pipeline.
+    func pipelineReused() { Counter(label: "genworker_pipeline_reuses_total").increment() }
+
+    /// `genworker_runner_restarts_total`: warm runners started after a slot's first (crash,
+    /// kill after a stop that did not take, recycling, idle exit).
+    func runnerRestarted() { Counter(label: "genworker_runner_restarts_total").increment() }
+
     /// `genworker_broker_connected`: 1 while connected and consuming.
     func connected(_ value: Bool) {
         Gauge(label: "genworker_broker_connected").record(value ? 1 : 0)

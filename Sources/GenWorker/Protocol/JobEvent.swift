@@ -45,6 +45,10 @@ public struct JobEvent: Sendable, Codable, Equatable {
     public var logTail: [String]?
     public var step: String?
     public var progress: JobProgress?
+    /// True when the job ran in a warm runner (`wan.warm`).
+    public var warm: Bool?
+    /// Seconds its pipeline took to build; 0 when a loaded one was reused (warm jobs).
+    public var pipelineBuildSeconds: Double?
 
     public init(id: String, task: String?, event: JobEventKind, worker: String) {
         self.id = id
@@ -61,6 +65,8 @@ public struct JobEvent: Sendable, Codable, Equatable {
         case endedAt = "ended_at"
         case elapsedSeconds = "elapsed_s"
         case logTail = "log_tail"
+        case warm
+        case pipelineBuildSeconds = "pipeline_build_s"
     }
 
     public func encoded() throws(GenWorkerError) -> [UInt8] { try ProtocolCoding.encode(self) }

@@ -9,8 +9,10 @@ struct JobRunner: Sendable {
 
     /// The terminal event, or nil when the run was stopped because its delivery was lost
     /// or the worker shuts down in requeue mode (the job runs again elsewhere; no result).
+    /// `warm`: the slot's warm runner, when `wan.warm` is on (the generate step runs there).
     func run(
         _ job: JobRequest, control: JobControl, redelivered: Bool, devices: String?, logger: Logger,
+        warm: WarmRunner? = nil, metrics: WorkerMetrics = WorkerMetrics(),
         isShuttingDown: () -> Bool = { false }, onProgress: (JobEvent) -> Void = { _ in }
     ) -> JobEvent? {
         let outputs = configuration.outputs.dir as NSString
@@ -61,7 +63,7 @@ struct JobRunner: Sendable {
             var parser = ProgressParser()
             var lastProgress: ContinuousClock.Instant?
             var lastPhase: String?
-            let run = Supervisor.run(step.spec, options: configuration.supervisorOptions, control: control, deadline: deadline) { line in
+            func onLine(_ line: String) {
                 logger.debug("\(line)", metadata: ["job": "\(job.id)", "step": "\(step.name)"])
                 guard parser.consume(line), let progress = parser.progress else { return }
                 // At most one progress event per interval; a new phase goes out at once.
@@ -73,6 +75,20 @@ struct JobRunner: Sendable {
                 update.progress = progress
                 update.step = step.name
                 onProgress(update)
+            }
+            let run: SupervisedRun
+            if let warm, step.name == "generate" {
+                // The same argv as a cold run, without the script: the runner calls generate.py's own code.
+                let warmRun = warm.run(
+                    id: job.id, arguments: Array(step.spec.arguments.dropFirst()), supervisor: configuration.supervisorOptions,
+                    control: control, deadline: deadline, onLine: onLine)
+                run = warmRun.run
+                event.warm = true
+                event.pipelineBuildSeconds = warmRun.pipelineBuildSeconds
+                if warmRun.runnerStarted && warm.restarts > 0 { metrics.runnerRestarted() }
+                if let seconds = warmRun.pipelineBuildSeconds { seconds > 0 ? metrics.pipelineBuilt() : metrics.pipelineReused() }
+            } else {
+                run = Supervisor.run(step.spec, options: configuration.supervisorOptions, control: control, deadline: deadline, onLine: onLine)
             }
             let jobStartedAt = event.startedAt ?? run.startedAt
             event.startedAt = jobStartedAt

@@ -29,6 +29,8 @@ final class OwnerLoop {
     /// The node of `amqp.endpoints` to try first: the last one that answered, or after a
     /// loss the one after it.
     private var nodeIndex = 0
+    /// One warm runner per slot (`wan.warm`), kept across jobs and reconnects.
+    private let warmRunners: [WarmRunner]
 
     init(configuration: WorkerConfiguration, logger: Logger, metrics: WorkerMetrics, inbox: WorkerInbox) {
         self.configuration = configuration
@@ -38,6 +40,19 @@ final class OwnerLoop {
         validator = JobValidator(configuration: configuration)
         runner = JobRunner(configuration: configuration)
         intake = JobIntake(configuration: configuration)
+        warmRunners =
+            !configuration.wan.warm
+            ? []
+            : (0..<configuration.worker.slots).map { slot in
+                WarmRunner(
+                    options: .init(
+                        python: configuration.wan.python,
+                        script: configuration.wan.warmRunner ?? WarmRunner.defaultScript,
+                        repo: configuration.wan.repo, idleSeconds: configuration.wan.warmIdleSeconds,
+                        maxJobs: configuration.wan.warmMaxJobs, maxResidentBytes: configuration.wan.warmMaxRSSMB << 20,
+                        environment: WanCommand.childEnvironment(
+                            configuration: configuration, devices: configuration.worker.slots > 1 ? String(slot) : nil)))
+            }
     }
 
     /// Until shutdown: connect, serve, and after a loss stop local runs and reconnect.
@@ -63,6 +78,7 @@ final class OwnerLoop {
             }
         }
         setConsuming(false)
+        for runner in warmRunners { runner.shutdown(grace: configuration.supervisor.grace) }
         logger.info("worker stopped")
     }
 
@@ -185,9 +201,11 @@ final class OwnerLoop {
         let runner = self.runner
         let inbox = self.inbox
         let logger = self.logger
+        let metrics = self.metrics
+        let warm = warmRunners.isEmpty ? nil : warmRunners[slot]
         let thread = OwnedThread {
             let event = runner.run(
-                job, control: control, redelivered: redelivered, devices: devices, logger: logger,
+                job, control: control, redelivered: redelivered, devices: devices, logger: logger, warm: warm, metrics: metrics,
                 isShuttingDown: { inbox.shutdownMode != nil }
             ) { progress in
                 inbox.post(JobUpdate(deliveryTag: tag, kind: .progress(progress)))

@@ -1,0 +1,305 @@
+import CProcessShims
+import Foundation
+import Synchronization
+import WakePipe
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// What a warm job's run says besides the supervisor's usual record.
+struct WarmRun {
+    var run: SupervisedRun
+    /// Seconds the job's pipeline took to build; 0 when the cached one was reused.
+    var pipelineBuildSeconds: Double?
+    /// The runner was (re)started for this job.
+    var runnerStarted = false
+}
+
+/// One GPU slot's warm runner (`runner/warm_runner.py`): a long-lived Python process that runs
+/// Wan2.2's own generate.py for every job with its pipelines kept loaded. Jobs go to it as JSON
+/// lines on its fd 3; it reports on fd 4; its stdout/stderr are the generator's log, read as a
+/// cold run's are. A stop (cancel, timeout, lost delivery, shutdown) is SIGUSR1: the runner
+/// abandons the job at the next Python step and reports `stopped`, and the result waits for
+/// that report. A runner that has not reported within `supervisor.grace_s` is killed with its
+/// whole process tree (SIGKILL to its group and to every process carrying its marker), and
+/// the next job starts a new one. A crash fails the job (`signal` / `exit_code`).
+///
+/// Used by the slot's job thread only (one job at a time), and by the owner loop's
+/// ``shutdown()`` once no job runs.
+final class WarmRunner: @unchecked Sendable {  // one user at a time, as above
+    struct Options: Sendable {
+        var python: String
+        var script: String
+        var repo: String
+        var idleSeconds: Double
+        var maxJobs: Int
+        var maxResidentBytes: Int
+        var environment: [String: String]
+    }
+
+    private struct Child {
+        var pid: pid_t
+        var pidDescriptor: Int32
+        var output: Int32
+        var errors: Int32
+        var commands: Int32
+        var reports: Int32
+        var marker: String
+        var jobs = 0
+    }
+
+    let options: Options
+    private var child: Child?
+    private var reportBuffer: [UInt8] = []
+    /// Runners started after the first one (crash, kill, recycling, idle exit).
+    private(set) var restarts = 0
+    private var everStarted = false
+
+    init(options: Options) { self.options = options }
+
+    /// Runs one job (generate.py's options) in the runner, starting one if needed.
+    func run(
+        id: String, arguments: [String], supervisor: SupervisorOptions, control: JobControl,
+        deadline: ContinuousClock.Instant?, onLine: (String) -> Void
+    ) -> WarmRun {
+        var warm = WarmRun(run: SupervisedRun())
+        reapIfGone()
+        if child == nil {
+            do {
+                child = try spawn()
+                warm.runnerStarted = true
+                if everStarted { restarts += 1 }
+                everStarted = true
+            } catch {
+                warm.run.spawnError = error.message
+                warm.run.endedAt = Date()
+                return warm
+            }
+        }
+        guard var current = child else { return warm }
+        warm.run.pid = current.pid
+        warm.run.startedAt = Date()
+        let command = (try? JSONSerialization.data(withJSONObject: ["id": id, "argv": arguments])) ?? Data()
+        let sent = (command + Data([0x0A])).withUnsafeBytes { write(current.commands, $0.baseAddress, $0.count) }
+        var tail = LogTail(maxLines: supervisor.logTailLines)
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        var killAt: ContinuousClock.Instant?
+        var asked = false
+        var finished = false
+        _ = sent  // a runner that died meanwhile shows as an exit below
+        var exited: Int32?
+        let clock = ContinuousClock()
+
+        func drain(_ fd: Int32) {
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                guard n > 0 else { return }
+                buffer.withUnsafeBytes { tail.append(UnsafeRawBufferPointer(rebasing: $0.prefix(n)), onLine: onLine) }
+            }
+        }
+
+        while !finished && exited == nil {
+            if !asked, let request = control.stopRequest {
+                warm.run.stopRequest = request
+                asked = true
+            }
+            if !asked, let deadline, clock.now >= deadline {
+                warm.run.timedOut = true
+                asked = true
+            }
+            if asked, killAt == nil {
+                _ = kill(current.pid, SIGUSR1)
+                killAt = clock.now + supervisor.grace
+            }
+            if let killAt, clock.now >= killAt, !warm.run.killed {
+                // It did not leave the step in time: the whole tree goes, as a cold run's would.
+                warm.run.killed = true
+                _ = kill(-current.pid, SIGKILL)
+                ProcessTree.signal(environment: current.marker, SIGKILL, scope: .descendants)
+            }
+            var wait = supervisor.pollInterval
+            if let deadline, !asked { wait = min(wait, max(deadline - clock.now, .zero)) }
+            if let killAt, !warm.run.killed { wait = min(wait, max(killAt - clock.now, .zero)) }
+            var fds = [current.output, current.errors, current.reports, control.wakeDescriptor, current.pidDescriptor]
+                .filter { $0 >= 0 }.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            _ = poll(&fds, nfds_t(fds.count), WakePipe.milliseconds(wait))
+            for entry in fds where entry.revents != 0 {
+                switch entry.fd {
+                case current.output, current.errors: drain(entry.fd)
+                case control.wakeDescriptor: control.drainWakeups()
+                case current.reports:
+                    for report in readReports(current.reports) where report["id"] as? String == id {
+                        finished = true
+                        warm.pipelineBuildSeconds = report["build_s"] as? Double
+                        if report["event"] as? String == "done" {
+                            warm.run.termination = .exited(Int32(report["code"] as? Int ?? 1))
+                        } else {
+                            warm.run.termination = .exited(0)  // stopped: the stop request says how it ended
+                        }
+                    }
+                default: break
+                }
+            }
+            var status: Int32 = 0
+            if waitpid(current.pid, &status, WNOHANG) == current.pid { exited = status }
+        }
+        drain(current.output)
+        drain(current.errors)
+        tail.flush(onLine: onLine)
+        warm.run.logTail = tail.lines
+        warm.run.endedAt = Date()
+        if let exited {
+            // The runner died with the job (a crash, an OOM kill, or our SIGKILL): the job's
+            // result says how; the next job gets a fresh runner.
+            if !finished { warm.run.termination = Termination(waitStatus: exited) }
+            ProcessTree.killAll(environment: current.marker, scope: .descendants)
+            close(current)
+            child = nil
+            return warm
+        }
+        current.jobs += 1
+        child = current
+        if current.jobs >= options.maxJobs || (options.maxResidentBytes > 0 && residentBytes(of: current) > options.maxResidentBytes) {
+            shutdown(grace: supervisor.grace)
+        }
+        return warm
+    }
+
+    /// Ends the runner: closes its job pipe (it exits at once when idle), then kills its tree
+    /// if it has not gone within `grace`.
+    func shutdown(grace: Duration = .seconds(5)) {
+        guard let current = child else { return }
+        Glibc.close(current.commands)
+        let end = ContinuousClock.now + grace
+        var status: Int32 = 0
+        while waitpid(current.pid, &status, WNOHANG) != current.pid {
+            if ContinuousClock.now >= end {
+                _ = kill(-current.pid, SIGKILL)
+                ProcessTree.signal(environment: current.marker, SIGKILL, scope: .descendants)
+                _ = waitpid(current.pid, &status, 0)
+                break
+            }
+            var fd = pollfd(fd: current.pidDescriptor, events: Int16(POLLIN), revents: 0)
+            _ = poll(&fd, 1, 50)
+        }
+        ProcessTree.killAll(environment: current.marker, scope: .descendants)
+        close(current, commandsClosed: true)
+        child = nil
+    }
+
+    /// `warm_runner.py` next to the running executable (where scripts/build-release.sh puts it).
+    static var defaultScript: String {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return ((executable as NSString).deletingLastPathComponent as NSString).appendingPathComponent("warm_runner.py")
+    }
+
+    /// The runner's pid while it lives (tests, metrics).
+    var pid: pid_t? { child?.pid }
+
+    /// A runner that exited while idle (`wan.warm_idle_s`) or died between jobs is reaped here.
+    private func reapIfGone() {
+        guard let current = child else { return }
+        var status: Int32 = 0
+        guard waitpid(current.pid, &status, WNOHANG) == current.pid else { return }
+        ProcessTree.killAll(environment: current.marker, scope: .descendants)
+        close(current)
+        child = nil
+    }
+
+    private func spawn() throws(GenWorkerError) -> Child {
+        guard let python = Supervisor.resolve(options.python, path: options.environment["PATH"]) else {
+            throw GenWorkerError(.helperUnavailable, "\(options.python): not found")
+        }
+        guard access(options.script, R_OK) == 0 else {
+            throw GenWorkerError(.helperUnavailable, "the warm runner \(options.script) is not readable (wan.warm_runner)")
+        }
+        var output: [Int32] = [-1, -1]
+        var errors: [Int32] = [-1, -1]
+        var commands: [Int32] = [-1, -1]
+        var reports: [Int32] = [-1, -1]
+        guard pipe(&output) == 0, pipe(&errors) == 0, pipe(&commands) == 0, pipe(&reports) == 0 else {
+            throw GenWorkerError(.helperUnavailable, "pipe() failed: errno \(errno)")
+        }
+        for fd in output + errors + commands + reports { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        for fd in [output[0], errors[0], reports[0]] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        // The worker must not die of a write to a runner that just died.
+        signal(SIGPIPE, SIG_IGN)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, output[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, errors[1], 2)
+        posix_spawn_file_actions_adddup2(&actions, commands[0], 3)
+        posix_spawn_file_actions_adddup2(&actions, reports[1], 4)
+        gw_process_spawn_addchdir(&actions, options.repo)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var defaults = sigset_t()
+        var empty = sigset_t()
+        sigfillset(&defaults)
+        sigemptyset(&empty)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK) | gw_process_spawn_setsid_flag())
+        let marker = "GENWORKER_RUN=warm-\(UUID().uuidString)"
+        var environment = options.environment
+        environment["GENWORKER_RUN"] = String(marker.dropFirst("GENWORKER_RUN=".count))
+        let words: [String] = [python, options.script, options.repo, String(options.idleSeconds)]
+        let argv = words.map { strdup($0) } + [nil]
+        let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        var pid: pid_t = 0
+        let status = ProcessTree.leaders.withLock { leaders in
+            let status = posix_spawn(&pid, python, &actions, &attributes, argv, envp)
+            if status == 0 { leaders.insert(pid) }
+            return status
+        }
+        for fd in [output[1], errors[1], commands[0], reports[1]] { Glibc.close(fd) }
+        guard status == 0 else {
+            for fd in [output[0], errors[0], commands[1], reports[0]] { Glibc.close(fd) }
+            throw GenWorkerError(.helperUnavailable, "cannot start the warm runner: \(String(cString: strerror(status)))")
+        }
+        reportBuffer.removeAll()
+        return Child(
+            pid: pid, pidDescriptor: gw_process_pidfd_open(pid), output: output[0], errors: errors[0],
+            commands: commands[1], reports: reports[0], marker: marker)
+    }
+
+    private func close(_ child: Child, commandsClosed: Bool = false) {
+        for fd in [child.output, child.errors, child.reports, child.pidDescriptor] where fd >= 0 { Glibc.close(fd) }
+        if !commandsClosed { Glibc.close(child.commands) }
+        ProcessTree.leaders.withLock { _ = $0.remove(child.pid) }
+    }
+
+    /// Complete JSON lines from the report pipe.
+    private func readReports(_ fd: Int32) -> [[String: Any]] {
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            guard n > 0 else { break }
+            reportBuffer += chunk[0..<n]
+        }
+        var reports: [[String: Any]] = []
+        while let newline = reportBuffer.firstIndex(of: 0x0A) {
+            let line = Data(reportBuffer[..<newline])
+            reportBuffer.removeSubrange(...newline)
+            if let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any] { reports.append(object) }
+        }
+        return reports
+    }
+
+    /// Resident memory of the runner and everything it started.
+    private func residentBytes(of child: Child) -> Int {
+        let pids = [child.pid] + ProcessTree.processes(withEnvironment: child.marker, scope: .descendants).filter { $0 != child.pid }
+        return pids.reduce(0) { total, pid in
+            guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+                let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+                let kb = Int(line.split(separator: " ").dropFirst().first ?? "")
+            else { return total }
+            return total + kb * 1024
+        }
+    }
+}
