@@ -12,6 +12,8 @@ struct WarmRun {
     var run: SupervisedRun
     /// Seconds the job's pipeline took to build; 0 when the cached one was reused.
     var pipelineBuildSeconds: Double?
+    /// The job reused the loaded pipeline (nil: it never got to build one).
+    var pipelineReused: Bool?
     /// The runner was (re)started for this job.
     var runnerStarted = false
 }
@@ -132,6 +134,7 @@ final class WarmRunner: @unchecked Sendable {  // one user at a time, as above
                     for report in readReports(current.reports) where report["id"] as? String == id {
                         finished = true
                         warm.pipelineBuildSeconds = report["build_s"] as? Double
+                        warm.pipelineReused = report["reused"] as? Bool
                         if report["event"] as? String == "done" {
                             warm.run.termination = .exited(Int32(report["code"] as? Int ?? 1))
                         } else {

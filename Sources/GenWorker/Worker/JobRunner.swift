@@ -86,7 +86,7 @@ struct JobRunner: Sendable {
                 event.warm = true
                 event.pipelineBuildSeconds = warmRun.pipelineBuildSeconds
                 if warmRun.runnerStarted && warm.restarts > 0 { metrics.runnerRestarted() }
-                if let seconds = warmRun.pipelineBuildSeconds { seconds > 0 ? metrics.pipelineBuilt() : metrics.pipelineReused() }
+                if let reused = warmRun.pipelineReused { reused ? metrics.pipelineReused() : metrics.pipelineBuilt() }
             } else {
                 run = Supervisor.run(step.spec, options: configuration.supervisorOptions, control: control, deadline: deadline, onLine: onLine)
             }
