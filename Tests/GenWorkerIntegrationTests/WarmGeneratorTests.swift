@@ -111,6 +111,14 @@ final class WarmGeneratorTests: XCTestCase {
         XCTAssertEqual(next.pipelineBuildSeconds, 0, "an exit code is the job's, not the runner's: it stays warm")
     }
 
+    func testARunnerAboveItsMemoryBoundIsReplacedAfterItsJob() throws {
+        try startWarmWorker { $0.wan.warmMaxRSSMB = 1 }  // any Python is above 1 MiB
+        XCTAssertEqual(try run("m-1").status, .completed)
+        let first = try XCTUnwrap(harness.standinRecord("m-1")).pid
+        XCTAssertFalse(processIsAlive(first), "the runner above wan.warm_max_rss_mb was kept")
+        XCTAssertGreaterThan(try run("m-2").pipelineBuildSeconds ?? 0, 0)
+    }
+
     func testRecyclingAfterMaxJobsAndIdleExit() throws {
         try startWarmWorker {
             $0.wan.warmMaxJobs = 2

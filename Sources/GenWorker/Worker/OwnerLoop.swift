@@ -193,6 +193,7 @@ final class OwnerLoop {
         var started = JobEvent(id: job.id, task: job.task.rawValue, event: .started, worker: configuration.worker.name)
         started.startedAt = Date()
         started.redelivered = delivery.redelivered
+        if configuration.wan.warm { started.warm = true }
         try link.publish(started)
         let control = JobControl()
         let tag = delivery.deliveryTag
