@@ -89,50 +89,22 @@ public enum Supervisor {
         for fd in [outPipe[0], errPipe[0], outPipe[1], errPipe[1]] { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         for fd in [outPipe[0], errPipe[0]] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
 
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
-        if let dir = spec.workingDirectory { gw_process_spawn_addchdir(&actions, dir) }
-
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var defaults = sigset_t()
-        var empty = sigset_t()
-        sigfillset(&defaults)
-        sigemptyset(&empty)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setsigmask(&attributes, &empty)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK) | gw_process_spawn_setsid_flag())
-
-        // Marks the run's whole tree, so it can be found through /proc whatever sessions it starts.
-        let runMarker = "GENWORKER_RUN=\(UUID().uuidString)"
-        var environment = spec.environment
-        environment["GENWORKER_RUN"] = String(runMarker.dropFirst("GENWORKER_RUN=".count))
-        let argv = ([spec.executable] + spec.arguments).map { strdup($0) } + [nil]
-        let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { (argv + envp).forEach { free($0) } }
-        var pid: pid_t = 0
         result.startedAt = Date()
-        // Registered under the lock so the orphan reaper never reaps a leader we wait for.
-        let status = ProcessTree.leaders.withLock { leaders in
-            let status = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
-            if status == 0 { leaders.insert(pid) }
-            return status
-        }
-        defer { ProcessTree.leaders.withLock { _ = $0.remove(pid) } }
+        let started = SessionSpawn.start(
+            executable: executable, arguments: [spec.executable] + spec.arguments, environment: spec.environment,
+            workingDirectory: spec.workingDirectory, files: [(outPipe[1], 1), (errPipe[1], 2)])
         close(outPipe[1])
         close(errPipe[1])
-        guard status == 0 else {
+        guard case .success(let child) = started else {
             close(outPipe[0])
             close(errPipe[0])
-            result.spawnError = "cannot start \(executable): \(String(cString: strerror(status)))"
+            if case .failure(let error) = started { result.spawnError = "cannot start \(executable): \(error.text)" }
             result.endedAt = Date()
             return result
         }
+        let pid = child.pid
+        let runMarker = child.marker
+        defer { ProcessTree.leaders.withLock { _ = $0.remove(pid) } }
         result.pid = pid
 
         let pidDescriptor = gw_process_pidfd_open(pid)

@@ -228,43 +228,20 @@ final class WarmRunner: @unchecked Sendable {  // one user at a time, as above
         for fd in [output[0], errors[0], reports[0]] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
         // The worker must not die of a write to a runner that just died.
         signal(SIGPIPE, SIG_IGN)
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, output[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, errors[1], 2)
-        posix_spawn_file_actions_adddup2(&actions, commands[0], 3)
-        posix_spawn_file_actions_adddup2(&actions, reports[1], 4)
-        gw_process_spawn_addchdir(&actions, options.repo)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var defaults = sigset_t()
-        var empty = sigset_t()
-        sigfillset(&defaults)
-        sigemptyset(&empty)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setsigmask(&attributes, &empty)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK) | gw_process_spawn_setsid_flag())
-        let marker = "GENWORKER_RUN=warm-\(UUID().uuidString)"
-        var environment = options.environment
-        environment["GENWORKER_RUN"] = String(marker.dropFirst("GENWORKER_RUN=".count))
-        let words: [String] = [python, options.script, options.repo, String(options.idleSeconds)]
-        let argv = words.map { strdup($0) } + [nil]
-        let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { (argv + envp).forEach { free($0) } }
-        var pid: pid_t = 0
-        let status = ProcessTree.leaders.withLock { leaders in
-            let status = posix_spawn(&pid, python, &actions, &attributes, argv, envp)
-            if status == 0 { leaders.insert(pid) }
-            return status
-        }
+        let started = SessionSpawn.start(
+            executable: python, arguments: [python, options.script, options.repo, String(options.idleSeconds)],
+            environment: options.environment, workingDirectory: options.repo,
+            files: [(output[1], 1), (errors[1], 2), (commands[0], 3), (reports[1], 4)], markerPrefix: "warm-")
         for fd in [output[1], errors[1], commands[0], reports[1]] { Glibc.close(fd) }
-        guard status == 0 else {
+        let child: SessionSpawn.Started
+        switch started {
+        case .success(let started): child = started
+        case .failure(let error):
             for fd in [output[0], errors[0], commands[1], reports[0]] { Glibc.close(fd) }
-            throw GenWorkerError(.helperUnavailable, "cannot start the warm runner: \(String(cString: strerror(status)))")
+            throw GenWorkerError(.helperUnavailable, "cannot start the warm runner: \(error.text)")
         }
+        let pid = child.pid
+        let marker = child.marker
         reportBuffer.removeAll()
         return Child(
             pid: pid, pidDescriptor: gw_process_pidfd_open(pid), output: output[0], errors: errors[0],
