@@ -111,6 +111,32 @@ final class WarmGeneratorTests: XCTestCase {
         XCTAssertEqual(next.pipelineBuildSeconds, 0, "an exit code is the job's, not the runner's: it stays warm")
     }
 
+    func testMetricsCountBuildsReusesAndRestarts() throws {
+        let runnerPath = TestBroker.repositoryRoot.appendingPathComponent("runner/warm_runner.py").path
+        let pid = try harness.spawnWorkerProcess(
+            name: "warm-metrics",
+            extraConfig: """
+                env:
+                  set: {GENWORKER_STANDIN_BUILD_S: "0.5"}
+                """, wanExtra: "  warm: true\n  warm_runner: \(runnerPath)\n")
+        defer {
+            kill(pid, SIGTERM)
+            _ = harness.waitForExit(pid)
+        }
+        let port = try XCTUnwrap(harness.metricsPort(of: "warm-metrics"))
+        XCTAssertEqual(try run("mx-1").pipelineBuildSeconds.map { $0 > 0 }, true)
+        XCTAssertEqual(try run("mx-2").pipelineBuildSeconds, 0)
+        XCTAssertEqual(try run("mx-crash", prompt: "boom [[signal=11]] [[step_s=0.01]]").reason, .signal)
+        XCTAssertEqual(try run("mx-3").status, .completed)
+        let metrics = harness.http(port, "/metrics").1
+        func value(_ name: String) -> Double? {
+            metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+        }
+        XCTAssertEqual(value("genworker_pipeline_builds_total"), 2, metrics)  // mx-1, and mx-3 in a new runner
+        XCTAssertEqual(value("genworker_pipeline_reuses_total"), 1, metrics)  // mx-2 (mx-crash died before its runner could report)
+        XCTAssertEqual(value("genworker_runner_restarts_total"), 1, metrics)  // after the crash
+    }
+
     func testARunnerAboveItsMemoryBoundIsReplacedAfterItsJob() throws {
         try startWarmWorker { $0.wan.warmMaxRSSMB = 1 }  // any Python is above 1 MiB
         XCTAssertEqual(try run("m-1").status, .completed)

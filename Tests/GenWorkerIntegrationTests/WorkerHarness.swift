@@ -217,7 +217,8 @@ extension WorkerHarness {
     }
 
     /// Writes this harness's configuration as a YAML file for the `genworker` executable.
-    func writeConfigFile(name: String, extra: String = "") throws -> String {
+    /// `wanExtra`: more lines of the `wan:` section, indented by two spaces.
+    func writeConfigFile(name: String, extra: String = "", wanExtra: String = "") throws -> String {
         let c = configuration
         let t = c.topology
         let yaml = """
@@ -243,6 +244,7 @@ extension WorkerHarness {
               python: python3
               repo: \(c.wan.repo)
               checkpoints: \(c.wan.checkpoints)
+            \(wanExtra)
             inputs:
               roots: [\(c.inputs.roots.joined(separator: ", "))]
             outputs:
@@ -260,8 +262,8 @@ extension WorkerHarness {
     }
 
     /// Starts `genworker run` as a process of its own; returns its pid once it consumes.
-    func spawnWorkerProcess(name: String, extraArguments: [String] = [], extraConfig: String = "") throws -> pid_t {
-        let config = try writeConfigFile(name: name, extra: extraConfig)
+    func spawnWorkerProcess(name: String, extraArguments: [String] = [], extraConfig: String = "", wanExtra: String = "") throws -> pid_t {
+        let config = try writeConfigFile(name: name, extra: extraConfig, wanExtra: wanExtra)
         let executable = TestBroker.genworkerExecutable
         let log = root.appendingPathComponent("\(name).log").path
         var actions = posix_spawn_file_actions_t()
