@@ -57,6 +57,12 @@ enum SessionSpawn {
         return status == 0 ? .success(Started(pid: pid, marker: marker)) : .failure(Errno(status))
     }
 
+    /// A helper program shipped next to the running executable (the CLI, or the test bundle).
+    static func besideExecutable(_ name: String) -> String {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return ((executable as NSString).deletingLastPathComponent as NSString).appendingPathComponent(name)
+    }
+
     struct Errno: Error {
         let code: Int32
         init(_ code: Int32) { self.code = code }

@@ -7,6 +7,27 @@ import WakePipe
     import Glibc
 #endif
 
+/// One job as the runner reads it on its fd 3.
+struct WarmCommand: Encodable {
+    var id: String
+    var argv: [String]
+}
+
+/// What the runner says on its fd 4: `ready`, then per job `done` (with `code`) or `stopped`,
+/// with the pipeline's build seconds and whether it was reused.
+struct WarmReport: Decodable {
+    var id: String?
+    var event: String
+    var code: Int?
+    var buildSeconds: Double?
+    var reused: Bool?
+
+    enum CodingKeys: String, CodingKey {
+        case id, event, code, reused
+        case buildSeconds = "build_s"
+    }
+}
+
 /// What a warm job's run says besides the supervisor's usual record.
 struct WarmRun {
     var run: SupervisedRun
@@ -82,14 +103,18 @@ final class WarmRunner: @unchecked Sendable {  // one user at a time, as above
         guard var current = child else { return warm }
         warm.run.pid = current.pid
         warm.run.startedAt = Date()
-        let command = (try? JSONSerialization.data(withJSONObject: ["id": id, "argv": arguments])) ?? Data()
-        let sent = (command + Data([0x0A])).withUnsafeBytes { write(current.commands, $0.baseAddress, $0.count) }
+        // A job the runner cannot be told about fails like a runner that cannot start.
+        guard let command = try? ProtocolCoding.encode(WarmCommand(id: id, argv: arguments)) else {
+            warm.run.spawnError = "cannot encode the job for the warm runner"
+            return warm
+        }
+        // A runner that died meanwhile shows as an exit below (SIGPIPE is ignored).
+        _ = (command + [0x0A]).withUnsafeBytes { write(current.commands, $0.baseAddress, $0.count) }
         var tail = LogTail(maxLines: supervisor.logTailLines)
         var buffer = [UInt8](repeating: 0, count: 65536)
         var killAt: ContinuousClock.Instant?
         var asked = false
         var finished = false
-        _ = sent  // a runner that died meanwhile shows as an exit below
         var exited: Int32?
         let clock = ContinuousClock()
 
@@ -131,12 +156,12 @@ final class WarmRunner: @unchecked Sendable {  // one user at a time, as above
                 case current.output, current.errors: drain(entry.fd)
                 case control.wakeDescriptor: control.drainWakeups()
                 case current.reports:
-                    for report in readReports(current.reports) where report["id"] as? String == id {
+                    for report in readReports(current.reports) where report.id == id {
                         finished = true
-                        warm.pipelineBuildSeconds = report["build_s"] as? Double
-                        warm.pipelineReused = report["reused"] as? Bool
-                        if report["event"] as? String == "done" {
-                            warm.run.termination = .exited(Int32(report["code"] as? Int ?? 1))
+                        warm.pipelineBuildSeconds = report.buildSeconds
+                        warm.pipelineReused = report.reused
+                        if report.event == "done" {
+                            warm.run.termination = .exited(Int32(clamping: report.code ?? 1))
                         } else {
                             warm.run.termination = .exited(0)  // stopped: the stop request says how it ended
                         }
@@ -192,10 +217,7 @@ final class WarmRunner: @unchecked Sendable {  // one user at a time, as above
     }
 
     /// `warm_runner.py` next to the running executable (where scripts/build-release.sh puts it).
-    static var defaultScript: String {
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        return ((executable as NSString).deletingLastPathComponent as NSString).appendingPathComponent("warm_runner.py")
-    }
+    static var defaultScript: String { SessionSpawn.besideExecutable("warm_runner.py") }
 
     /// The runner's pid while it lives (tests, metrics).
     var pid: pid_t? { child?.pid }
@@ -255,18 +277,18 @@ final class WarmRunner: @unchecked Sendable {  // one user at a time, as above
     }
 
     /// Complete JSON lines from the report pipe.
-    private func readReports(_ fd: Int32) -> [[String: Any]] {
+    private func readReports(_ fd: Int32) -> [WarmReport] {
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
             let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             guard n > 0 else { break }
             reportBuffer += chunk[0..<n]
         }
-        var reports: [[String: Any]] = []
+        var reports: [WarmReport] = []
         while let newline = reportBuffer.firstIndex(of: 0x0A) {
-            let line = Data(reportBuffer[..<newline])
+            let line = Array(reportBuffer[..<newline])
             reportBuffer.removeSubrange(...newline)
-            if let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any] { reports.append(object) }
+            if let report = try? ProtocolCoding.decode(WarmReport.self, from: line) { reports.append(report) }
         }
         return reports
     }

@@ -48,8 +48,5 @@ final class Watchdog: Sendable {
     }
 
     /// `genworker-watchdog` next to the running executable (the CLI, or the test bundle).
-    static var defaultPath: String {
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        return ((executable as NSString).deletingLastPathComponent as NSString).appendingPathComponent("genworker-watchdog")
-    }
+    static var defaultPath: String { SessionSpawn.besideExecutable("genworker-watchdog") }
 }
