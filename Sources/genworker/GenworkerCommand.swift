@@ -10,7 +10,7 @@ struct GenworkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "genworker",
         abstract: "Runs Wan2.2 video-generation jobs from RabbitMQ, and talks to the workers.",
-        subcommands: [Run.self, Submit.self, Cancel.self, Watch.self, Declare.self])
+        subcommands: [Run.self, Submit.self, Cancel.self, Watch.self, Status.self, Jobs.self, Workers.self, Declare.self])
 
     /// Usage errors (bad arguments) print the usage and exit 64; a runtime failure (a
     /// broker that is down, a port already taken, a bad config) prints one line saying what
@@ -216,8 +216,141 @@ struct Watch: ParsableCommand {
         let channel = try connection.openChannel()
         let queue = try channel.declareQueue("", durable: false, exclusive: true, autoDelete: true).name
         try channel.bindQueue(queue, exchange: configuration.topology.eventsExchange, routingKey: id.map { "\($0).*" } ?? "#")
+        // Bound first, then the ledger: a job that ends in between is seen one way or the other.
+        if let id, let result = try LedgerReader.read(connection: connection, configuration: configuration).jobs[id]?.result {
+            let line = isatty(1) == 1 ? EventPrinter.human(result) + "\n" : String(decoding: try result.encoded(), as: UTF8.self) + "\n"
+            FileHandle.standardOutput.write(Data(line.utf8))
+            return
+        }
         try channel.consume(queue: queue, noAck: true)
         try EventPrinter.follow(connection: connection, until: id)
+    }
+}
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print what became of a job, from the ledger, as one JSON object (exit 3 when the id is unknown).")
+    @OptionGroup var options: CommonOptions
+    @Argument(help: "The job id.") var id: String
+
+    func run() throws {
+        let configuration = try options.load()
+        let connection = try options.connect(configuration)
+        let ledger = try LedgerReader.read(connection: connection, configuration: configuration)
+        guard let job = ledger.jobs[id], job.known else {
+            FileHandle.standardError.write(
+                Data("genworker: no job '\(id)' in the ledger's window (topology.ledger_retention_h = \(configuration.topology.ledgerRetentionHours) h)\n".utf8))
+            throw ExitCode(3)
+        }
+        FileHandle.standardOutput.write(Data(try ProtocolCoding.encode(JobStatus(job)) + [UInt8(ascii: "\n")]))
+    }
+}
+
+struct Jobs: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List recent jobs from the ledger, newest first: a table on a terminal, JSON lines otherwise.")
+    @OptionGroup var options: CommonOptions
+    @Option(help: "Only jobs in this state: queued, running or ended.") var state: String?
+    @Option(help: "Only jobs submitted within this long: 90s, 15m, 2h, 1d (default: the whole window).") var since: String?
+    @Option(help: "At most this many jobs.") var limit = 1000
+
+    func run() throws {
+        let wanted = try state.map { name throws -> LedgerState.JobState in
+            guard let state = LedgerState.JobState(rawValue: name) else { throw ValidationError("--state must be queued, running or ended") }
+            return state
+        }
+        let from = try since.map { Date().addingTimeInterval(-(try parseDuration($0))) }
+        let configuration = try options.load()
+        let connection = try options.connect(configuration)
+        let ledger = try LedgerReader.read(connection: connection, configuration: configuration)
+        let jobs = ledger.knownJobs(state: wanted, since: from).prefix(limit)
+        if isatty(1) == 1 {
+            var rows = [["ID", "TASK", "STATE", "WORKER", "ATTEMPT", "PROGRESS", "RESULT", "SUBMITTED"]]
+            for job in jobs {
+                let last = job.attempts.last
+                rows.append([
+                    job.id, job.task ?? "-", job.state.rawValue, last?.worker ?? "-", last.map { "\($0.number)" } ?? "-",
+                    job.progress.map { "\($0.percent)%" } ?? "-",
+                    job.result.map { "\($0.event.rawValue)\($0.reason.map { " (\($0.rawValue))" } ?? "")" } ?? "-",
+                    (job.submittedAt ?? job.lastChange).formatted(.iso8601),
+                ])
+            }
+            Table.print(rows)
+        } else {
+            for job in jobs { FileHandle.standardOutput.write(Data(try ProtocolCoding.encode(JobStatus(job)) + [UInt8(ascii: "\n")])) }
+        }
+    }
+}
+
+struct Workers: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the fleet from the workers' heartbeats in the ledger: a table on a terminal, JSON lines otherwise.")
+    @OptionGroup var options: CommonOptions
+
+    /// A worker as `genworker workers` prints it.
+    struct Row: Encodable {
+        var name: String
+        var node: String?
+        var slots: Int
+        var busy: Int
+        var running: [String]
+        var lastHeartbeat: Date
+        var online: Bool
+        var version: String?
+        enum CodingKeys: String, CodingKey {
+            case name, node, slots, busy, running, online, version
+            case lastHeartbeat = "last_heartbeat"
+        }
+    }
+
+    func run() throws {
+        let configuration = try options.load()
+        let connection = try options.connect(configuration)
+        let ledger = try LedgerReader.read(connection: connection, configuration: configuration)
+        // Heartbeats come every lease/4: three missed ones and the worker is shown offline.
+        let silentAfter = configuration.jobs.leaseSeconds * 0.75
+        let rows = ledger.workers.values.sorted { $0.name < $1.name }.map { worker in
+            Row(
+                name: worker.name, node: worker.node, slots: worker.slots, busy: worker.running.count, running: worker.running,
+                lastHeartbeat: worker.lastHeartbeat, online: Date().timeIntervalSince(worker.lastHeartbeat) < silentAfter, version: worker.version)
+        }
+        if isatty(1) == 1 {
+            var table = [["NAME", "NODE", "SLOTS", "RUNNING", "LAST HEARTBEAT", "STATE", "VERSION"]]
+            for row in rows {
+                table.append([
+                    row.name, row.node ?? "-", "\(row.busy)/\(row.slots)", row.running.isEmpty ? "-" : row.running.joined(separator: ","),
+                    "\(Int(Date().timeIntervalSince(row.lastHeartbeat))) s ago", row.online ? "online" : "offline", row.version ?? "-",
+                ])
+            }
+            Table.print(table)
+        } else {
+            for row in rows { FileHandle.standardOutput.write(Data(try ProtocolCoding.encode(row) + [UInt8(ascii: "\n")])) }
+        }
+    }
+}
+
+/// `90s`, `15m`, `2h`, `1d` (or plain seconds) as seconds.
+func parseDuration(_ text: String) throws -> TimeInterval {
+    let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+    var number = text
+    var unit = 1.0
+    if let last = text.last, let factor = units[last] {
+        number = String(text.dropLast())
+        unit = factor
+    }
+    guard let value = Double(number), value >= 0 else { throw ValidationError("'\(text)' is not a duration like 90s, 15m, 2h or 1d") }
+    return value * unit
+}
+
+/// Columns padded to their widest cell.
+enum Table {
+    static func print(_ rows: [[String]]) {
+        guard let header = rows.first else { return }
+        let widths = header.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+        for row in rows {
+            let line = row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }.joined(separator: "  ")
+            FileHandle.standardOutput.write(Data((line.trimmingCharacters(in: .whitespaces) + "\n").utf8))
+        }
     }
 }
 

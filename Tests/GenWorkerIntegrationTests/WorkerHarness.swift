@@ -47,6 +47,7 @@ final class WorkerHarness {
         c.topology.deadQueue = "\(t).dead"
         c.topology.unroutedExchange = "\(t).unrouted"
         c.topology.unroutedQueue = "\(t).unrouted"
+        c.topology.ledgerStream = "\(t).ledger"
         configure(&c)
         configuration = c
         client = try AMQPConnection(url: c.amqp.url)
@@ -91,7 +92,7 @@ final class WorkerHarness {
         for (_, done) in workers { _ = done.wait(timeout: .now() + 60) }
         workers.removeAll()
         let t = configuration.topology
-        for queue in [t.jobsQueue, t.deadQueue, t.unroutedQueue, t.cancelStream, t.resultsQueue] { _ = try? channel.deleteQueue(queue) }
+        for queue in [t.jobsQueue, t.deadQueue, t.unroutedQueue, t.cancelStream, t.resultsQueue, t.ledgerStream] { _ = try? channel.deleteQueue(queue) }
         for exchange in [t.jobsExchange, t.cancelExchange, t.eventsExchange, t.deadExchange, t.unroutedExchange] {
             try? channel.deleteExchange(exchange)
         }
@@ -239,7 +240,10 @@ extension WorkerHarness {
               dead_queue: \(t.deadQueue)
               unrouted_exchange: \(t.unroutedExchange)
               unrouted_queue: \(t.unroutedQueue)
+              ledger_stream: \(t.ledgerStream)
               delivery_limit: \(t.deliveryLimit)
+            jobs:
+              lease_s: \(c.jobs.leaseSeconds)
             wan:
               python: python3
               repo: \(c.wan.repo)

@@ -4,8 +4,6 @@ import XCTest
 
 /// Every transition of the intake's decisions, without a broker.
 final class JobIntakeTests: XCTestCase {
-    let now = ContinuousClock.now
-
     func intake(slots: Int = 1, authorize: Bool = false, admins: [String] = []) -> JobIntake {
         var c = WorkerConfiguration()
         c.worker.name = "w1"
@@ -24,36 +22,61 @@ final class JobIntakeTests: XCTestCase {
         JobIntake.Delivery(tag: tag, validation: .success(job(id)), deliveryCount: count, submitter: submitter, redelivered: redelivered)
     }
 
-    func testAValidJobRunsOnAFreeSlot() {
+    /// The ledger's view of a job that was cancelled by `users` and expired `expiries` times.
+    func ledgerJob(_ id: String, cancelledBy users: [String?] = [], expiries: Int = 0) -> LedgerState.Job {
+        var state = LedgerState(retention: 3600)
+        let now = Date()
+        _ = state.apply(.submitted(id: id, task: "t2v-A14B", submitter: nil, at: now), at: now)
+        for user in users { _ = state.apply(.cancelled(id: id, user: user), at: now) }
+        var job = state.jobs[id]!
+        job.expiries = expiries
+        return job
+    }
+
+    func testAValidJobIsClaimedOnAFreeSlot() {
         var intake = intake(slots: 2)
-        XCTAssertEqual(intake.receive(delivery(1, "a"), at: now), .run(job("a"), slot: 0))
-        XCTAssertEqual(intake.receive(delivery(2, "b"), at: now), .run(job("b"), slot: 1))
-        XCTAssertEqual(intake.busySlots, 2)
-        XCTAssertEqual(intake.running[2], .init(id: "b", task: .t2vA14B, submitter: nil, slot: 1))
+        XCTAssertEqual(intake.receive(delivery(1, "a")), .claim(run: 1, job("a"), slot: 0))
+        XCTAssertEqual(intake.receive(delivery(2, "b")), .claim(run: 2, job("b"), slot: 1))
+        XCTAssertEqual(intake.busySlots, 2, "a claim holds its slot")
+        XCTAssertEqual(intake.running[2], .init(id: "b", task: .t2vA14B, submitter: nil, slot: 1, started: false))
+        XCTAssertEqual(intake.claimDecided(2, outcome: .won(attempt: 1), job: ledgerJob("b")), .run(attempt: 1))
+        XCTAssertEqual(intake.running[2]?.started, true)
     }
 
     func testMoreDeliveriesThanSlotsAreGivenBack() {
         var intake = intake(slots: 1)
-        _ = intake.receive(delivery(1, "a"), at: now)
-        XCTAssertEqual(intake.receive(delivery(2, "b"), at: now), .settle(nil, .requeue))
+        _ = intake.receive(delivery(1, "a"))
+        XCTAssertEqual(intake.receive(delivery(2, "b")), .settle(nil, .requeue))
         XCTAssertEqual(intake.finished(1)?.id, "a")
-        XCTAssertEqual(intake.receive(delivery(3, "b"), at: now), .run(job("b"), slot: 0))
+        XCTAssertEqual(intake.receive(delivery(3, "b")), .claim(run: 2, job("b"), slot: 0))
     }
 
     func testASlotFreedIsReusedLowestFirst() {
         var intake = intake(slots: 3)
-        for tag in UInt64(1)...3 { _ = intake.receive(delivery(tag, "j\(tag)"), at: now) }
+        for tag in UInt64(1)...3 { _ = intake.receive(delivery(tag, "j\(tag)")) }
         _ = intake.finished(3)
         _ = intake.finished(1)
         XCTAssertEqual(intake.freeSlots, [0, 2])
-        XCTAssertEqual(intake.receive(delivery(4, "d"), at: now), .run(job("d"), slot: 0))
-        XCTAssertNil(intake.finished(99), "an unknown tag frees nothing")
+        XCTAssertEqual(intake.receive(delivery(4, "d")), .claim(run: 4, job("d"), slot: 0))
+        XCTAssertNil(intake.finished(99), "an unknown run frees nothing")
+    }
+
+    func testALostOrAnsweredClaimFreesItsSlot() {
+        var intake = intake(slots: 2)
+        _ = intake.receive(delivery(1, "a"))
+        _ = intake.receive(delivery(2, "b"))
+        XCTAssertEqual(intake.claimDecided(1, outcome: .attached, job: ledgerJob("a")), .attached)
+        var recorded = JobEvent(id: "b", task: "t2v-A14B", event: .completed, worker: "w9")
+        recorded.output = "/out/b.mp4"
+        XCTAssertEqual(intake.claimDecided(2, outcome: .ended(recorded), job: ledgerJob("b")), .answer(recorded))
+        XCTAssertEqual(intake.busySlots, 0)
+        XCTAssertEqual(intake.freeSlots, [0, 1])
     }
 
     func testAnInvalidJobWithAnIDFailsAndIsDeadLettered() {
         var intake = intake()
         let rejection = JobRejection(id: "bad", task: "t2v-A14B", message: "params.size is wrong")
-        let decision = intake.receive(.init(tag: 1, validation: .failure(rejection), deliveryCount: nil, submitter: nil, redelivered: true), at: now)
+        let decision = intake.receive(.init(tag: 1, validation: .failure(rejection), deliveryCount: nil, submitter: nil, redelivered: true))
         var expected = JobEvent(id: "bad", task: "t2v-A14B", event: .failed, worker: "w1")
         expected.reason = .invalidJob
         expected.message = "params.size is wrong"
@@ -66,75 +89,82 @@ final class JobIntakeTests: XCTestCase {
         var intake = intake()
         let rejection = JobRejection(id: nil, task: nil, message: "not JSON")
         XCTAssertEqual(
-            intake.receive(.init(tag: 1, validation: .failure(rejection), deliveryCount: nil, submitter: nil, redelivered: false), at: now),
+            intake.receive(.init(tag: 1, validation: .failure(rejection), deliveryCount: nil, submitter: nil, redelivered: false)),
             .settle(nil, .deadLetter))
     }
 
-    func testAtTheDeliveryLimitTheJobFails() {
+    func testAtTheBrokersDeliveryLimitTheJobFails() {
         var intake = intake()
-        XCTAssertEqual(intake.receive(delivery(1, "a", count: 2), at: now), .run(job("a"), slot: 0), "below the limit it runs")
+        XCTAssertEqual(intake.receive(delivery(1, "a", count: 2)), .claim(run: 1, job("a"), slot: 0), "below the limit it is claimed")
         _ = intake.finished(1)
-        guard case .settle(let event?, .deadLetter) = intake.receive(delivery(2, "a", count: 3), at: now) else {
+        guard case .settle(let event?, .deadLetter) = intake.receive(delivery(2, "a", count: 3)) else {
             return XCTFail("at the limit the job must fail and be dead-lettered")
         }
         XCTAssertEqual(event.reason, .deliveryLimit)
         XCTAssertEqual(event.status, .failed)
-        XCTAssertTrue(event.message?.contains("delivered 4 times") ?? false, event.message ?? "")
+        XCTAssertTrue(event.message?.contains("tried 4 times") ?? false, event.message ?? "")
     }
 
-    func testTheDeliveryLimitComesBeforeAQueuedCancel() {
+    func testAfterDeliveryLimitExpiriesTheWonAttemptEndsFailed() {
         var intake = intake()
-        _ = intake.cancel("a", by: nil, at: now)
-        guard case .settle(let event?, .deadLetter) = intake.receive(delivery(1, "a", count: 5), at: now) else { return XCTFail() }
+        _ = intake.receive(delivery(1, "a"))
+        guard case .end(let event, attempt: 4) = intake.claimDecided(1, outcome: .won(attempt: 4), job: ledgerJob("a", expiries: 3)) else {
+            return XCTFail("three attempts died with their workers: the fourth claim must end the job")
+        }
         XCTAssertEqual(event.reason, .deliveryLimit)
+        XCTAssertEqual(intake.busySlots, 0)
+        _ = intake.receive(delivery(2, "b"))
+        XCTAssertEqual(intake.claimDecided(2, outcome: .won(attempt: 3), job: ledgerJob("b", expiries: 2)), .run(attempt: 3))
     }
 
-    func testACancelHeardBeforeTheJobCancelsItBeforeStart() {
+    func testACancelInTheLedgerCancelsAWonClaimBeforeStart() {
         var intake = intake()
-        XCTAssertEqual(intake.cancel("a", by: nil, at: now), .init(), "nothing runs yet")
-        guard case .settle(let event?, .ack) = intake.receive(delivery(1, "a", redelivered: true), at: now) else { return XCTFail() }
+        _ = intake.receive(delivery(1, "a", redelivered: true))
+        guard case .end(let event, attempt: 1) = intake.claimDecided(1, outcome: .won(attempt: 1), job: ledgerJob("a", cancelledBy: [nil])) else {
+            return XCTFail()
+        }
         XCTAssertEqual(event.event, .cancelled)
         XCTAssertEqual(event.reason, .cancelledBeforeStart)
-        XCTAssertEqual(event.redelivered, true)
-        XCTAssertEqual(intake.receive(delivery(2, "b"), at: now), .run(job("b"), slot: 0), "other ids still run")
-    }
-
-    func testACancelExpiresAfterTheRetention() {
-        var intake = intake()
-        _ = intake.cancel("a", by: nil, at: now)
-        XCTAssertEqual(intake.receive(delivery(1, "a"), at: now + .seconds(24 * 3600 + 1)), .run(job("a"), slot: 0))
+        _ = intake.receive(delivery(2, "b"))
+        XCTAssertEqual(intake.claimDecided(2, outcome: .won(attempt: 1), job: ledgerJob("b")), .run(attempt: 1), "other ids still run")
     }
 
     func testACancelStopsTheRunningJobOfThatIDOnly() {
-        var intake = intake(slots: 2)
-        _ = intake.receive(delivery(7, "a"), at: now)
-        _ = intake.receive(delivery(8, "b"), at: now)
-        XCTAssertEqual(intake.cancel("b", by: nil, at: now), .init(stop: [8], refused: []))
-        XCTAssertEqual(intake.cancel("zzz", by: nil, at: now), .init())
+        var intake = intake(slots: 3)
+        _ = intake.receive(delivery(7, "a"))
+        _ = intake.receive(delivery(8, "b"))
+        _ = intake.receive(delivery(9, "b"))
+        _ = intake.claimDecided(1, outcome: .won(attempt: 1), job: ledgerJob("a"))
+        _ = intake.claimDecided(2, outcome: .won(attempt: 1), job: ledgerJob("b"))
+        XCTAssertEqual(intake.cancel("b", by: nil), .init(stop: [2], refused: []), "a claim not yet decided is not a run")
+        XCTAssertEqual(intake.cancel("zzz", by: nil), .init())
     }
 
     func testWithAuthorizeOnlyTheSubmitterOrAnAdminCancels() {
         var intake = intake(authorize: true, admins: ["ops"])
-        _ = intake.receive(delivery(1, "a", submitter: "alice"), at: now)
-        XCTAssertEqual(intake.cancel("a", by: "mallory", at: now), .init(stop: [], refused: [1]))
-        XCTAssertEqual(intake.cancel("a", by: nil, at: now), .init(stop: [], refused: [1]))
-        XCTAssertEqual(intake.cancel("a", by: "alice", at: now), .init(stop: [1], refused: []))
-        XCTAssertEqual(intake.cancel("a", by: "ops", at: now), .init(stop: [1], refused: []))
+        _ = intake.receive(delivery(1, "a", submitter: "alice"))
+        _ = intake.claimDecided(1, outcome: .won(attempt: 1), job: ledgerJob("a"))
+        XCTAssertEqual(intake.cancel("a", by: "mallory"), .init(stop: [], refused: [1]))
+        XCTAssertEqual(intake.cancel("a", by: nil), .init(stop: [], refused: [1]))
+        XCTAssertEqual(intake.cancel("a", by: "alice"), .init(stop: [1], refused: []))
+        XCTAssertEqual(intake.cancel("a", by: "ops"), .init(stop: [1], refused: []))
         // Queued: mallory's cancel does not count, the admin's does.
         var queued = self.intake(authorize: true, admins: ["ops"])
-        _ = queued.cancel("q", by: "mallory", at: now)
-        XCTAssertEqual(queued.receive(delivery(1, "q", submitter: "alice"), at: now), .run(job("q"), slot: 0))
+        _ = queued.receive(delivery(1, "q", submitter: "alice"))
+        XCTAssertEqual(queued.claimDecided(1, outcome: .won(attempt: 1), job: ledgerJob("q", cancelledBy: ["mallory"])), .run(attempt: 1))
         _ = queued.finished(1)
-        _ = queued.cancel("q", by: "ops", at: now)
-        guard case .settle(let event?, .ack) = queued.receive(delivery(2, "q", submitter: "alice"), at: now) else { return XCTFail() }
+        _ = queued.receive(delivery(2, "q", submitter: "alice"))
+        guard case .end(let event, _) = queued.claimDecided(2, outcome: .won(attempt: 2), job: ledgerJob("q", cancelledBy: ["mallory", "ops"]))
+        else { return XCTFail() }
         XCTAssertEqual(event.reason, .cancelledBeforeStart)
     }
 
     func testDrainStopsNothingAndRefusesNewJobs() {
         var intake = intake(slots: 2)
-        _ = intake.receive(delivery(1, "a"), at: now)
+        _ = intake.receive(delivery(1, "a"))
+        _ = intake.claimDecided(1, outcome: .won(attempt: 1), job: ledgerJob("a"))
         XCTAssertEqual(intake.beginShutdown(.drain), [])
-        XCTAssertEqual(intake.receive(delivery(2, "b"), at: now), .settle(nil, .requeue), "a delivery in flight goes back")
+        XCTAssertEqual(intake.receive(delivery(2, "b")), .settle(nil, .requeue), "a delivery in flight goes back")
         XCTAssertEqual(intake.beginShutdown(.requeue), [1], "a drain can become a requeue")
         XCTAssertEqual(intake.beginShutdown(.requeue), [], "asked once")
         XCTAssertEqual(intake.beginShutdown(.drain), [], "not back to drain")
@@ -143,28 +173,21 @@ final class JobIntakeTests: XCTestCase {
 
     func testRequeueStopsEveryRunningJob() {
         var intake = intake(slots: 3)
-        for tag in UInt64(1)...3 { _ = intake.receive(delivery(tag, "j\(tag)"), at: now) }
+        for tag in UInt64(1)...3 {
+            _ = intake.receive(delivery(tag, "j\(tag)"))
+            _ = intake.claimDecided(tag, outcome: .won(attempt: 1), job: ledgerJob("j\(tag)"))
+        }
         XCTAssertEqual(intake.beginShutdown(.requeue), [1, 2, 3])
     }
 
-    func testAConnectionLossStopsEveryRun() {
+    func testAConnectionLossDropsPendingClaimsAndKeepsRuns() {
         var intake = intake(slots: 2)
-        _ = intake.receive(delivery(4, "a"), at: now)
-        _ = intake.receive(delivery(5, "b"), at: now)
-        XCTAssertEqual(intake.connectionLost(), [4, 5])
-        _ = intake.finished(4)
-        _ = intake.finished(5)
-        XCTAssertEqual(intake.busySlots, 0)
-        XCTAssertEqual(intake.freeSlots, [0, 1])
-    }
-
-    func testCancelLogPrunesOldEntries() {
-        var log = CancelLog(retention: .seconds(10))
-        log.insert("old", user: nil, at: now)
-        log.insert("new", user: "u", at: now + .seconds(61))
-        XCTAssertEqual(log.count, 1, "pruned on the insert a minute later")
-        XCTAssertFalse(log.contains("old", at: now + .seconds(61)) { _ in true })
-        XCTAssertTrue(log.contains("new", at: now + .seconds(62)) { $0 == "u" })
-        XCTAssertFalse(log.contains("new", at: now + .seconds(62)) { $0 == "v" })
+        _ = intake.receive(delivery(4, "a"))
+        _ = intake.receive(delivery(5, "b"))
+        _ = intake.claimDecided(1, outcome: .won(attempt: 1), job: ledgerJob("a"))
+        XCTAssertEqual(intake.connectionLost(), [2], "the broker requeued b's delivery; a is the ledger's, and runs on")
+        XCTAssertEqual(intake.busySlots, 1)
+        XCTAssertEqual(intake.freeSlots, [1])
+        XCTAssertEqual(intake.claimDecided(2, outcome: .won(attempt: 1), job: nil), .attached, "a dropped claim starts nothing")
     }
 }

@@ -47,7 +47,7 @@ final class SupervisorTests: XCTestCase {
         XCTAssertFalse(run.killed, "sh dies of SIGTERM within the grace")
         XCTAssertEqual(run.termination, .signaled(SIGTERM))
         XCTAssertNotNil(control.stopRequestedAt)
-        XCTAssertFalse(control.requestStop(.deliveryLost), "the first request wins")
+        XCTAssertFalse(control.requestStop(.ownershipLost), "the first request wins")
         XCTAssertEqual(control.stopRequest, .cancelled)
     }
 
@@ -150,7 +150,7 @@ final class StepOutcomeTests: XCTestCase {
         XCTAssertEqual(
             classify(run(.signaled(SIGKILL), stop: .cancelled, killed: true)),
             .ended(.cancelled, .cancelledWhileRunning, "cancelled; the process ignored SIGTERM and was killed after 30.0 seconds"))
-        XCTAssertEqual(classify(run(.signaled(SIGTERM), stop: .deliveryLost)), .abandoned(nil))
+        XCTAssertEqual(classify(run(.signaled(SIGTERM), stop: .ownershipLost)), .abandoned(nil))
         XCTAssertEqual(classify(run(.exited(0), stop: .shutdown)), .abandoned(nil))
     }
 

@@ -119,6 +119,12 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable {
         public var resultsTTLHours = 168
         /// `topology.cancel_retention_h`: how long a cancel of a queued job is honoured.
         public var cancelRetentionHours = 24
+        /// `topology.ledger_stream`: the fleet's record (a stream): submissions, cancels, claims,
+        /// heartbeats, expiries and results, in one replicated order.
+        public var ledgerStream = "genworker.ledger"
+        /// `topology.ledger_retention_h`: how far back workers and `genworker status` read the
+        /// ledger: the window in which an id runs once and its result is remembered.
+        public var ledgerRetentionHours = 24
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case jobsExchange = "jobs_exchange"
@@ -134,6 +140,8 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable {
             case deliveryLimit = "delivery_limit"
             case resultsTTLHours = "results_ttl_h"
             case cancelRetentionHours = "cancel_retention_h"
+            case ledgerStream = "ledger_stream"
+            case ledgerRetentionHours = "ledger_retention_h"
         }
 
         public init() {}
@@ -153,6 +161,8 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable {
             try c.read(&deliveryLimit, .deliveryLimit, 1...1000)
             try c.read(&resultsTTLHours, .resultsTTLHours, 1...87600)
             try c.read(&cancelRetentionHours, .cancelRetentionHours, 1...8760)
+            try c.read(&ledgerStream, .ledgerStream)
+            try c.read(&ledgerRetentionHours, .ledgerRetentionHours, 1...8760)
         }
     }
 
@@ -267,8 +277,14 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable {
         public var defaultTimeoutSeconds = 3600
         /// `jobs.max_timeout_s`: the most a job may ask for; keep below the broker's consumer_timeout.
         public var maxTimeoutSeconds = 21600
+        /// `jobs.lease_s`: how long a job stays its worker's without a renewal in the ledger.
+        /// Heartbeats renew every `lease_s / 4`; an owner that cannot renew stops its run at
+        /// `lease_s − supervisor.grace_s − lease_s/10`; other workers requeue it after `lease_s`.
+        /// A broker outage shorter than the fence costs no run.
+        public var leaseSeconds: Double = 120
 
         enum CodingKeys: String, CodingKey, CaseIterable {
+            case leaseSeconds = "lease_s"
             case maxBodyBytes = "max_body_bytes"
             case defaultTimeoutSeconds = "default_timeout_s"
             case maxTimeoutSeconds = "max_timeout_s"
@@ -281,6 +297,7 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable {
             try c.read(&maxBodyBytes, .maxBodyBytes, 256...(256 << 20))
             try c.read(&defaultTimeoutSeconds, .defaultTimeoutSeconds, 1...(30 * 86400))
             try c.read(&maxTimeoutSeconds, .maxTimeoutSeconds, 1...(30 * 86400))
+            try c.read(&leaseSeconds, .leaseSeconds, seconds: true)
         }
     }
 
@@ -508,6 +525,11 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable {
         guard jobs.defaultTimeoutSeconds <= jobs.maxTimeoutSeconds else {
             throw GenWorkerError(
                 .configuration, "jobs.default_timeout_s (\(jobs.defaultTimeoutSeconds)) exceeds jobs.max_timeout_s (\(jobs.maxTimeoutSeconds))")
+        }
+        guard supervisor.graceSeconds <= 0.4 * jobs.leaseSeconds else {
+            throw GenWorkerError(
+                .configuration,
+                "jobs.lease_s (\(jobs.leaseSeconds)) must be at least 2.5 × supervisor.grace_s (\(supervisor.graceSeconds)): an owner cut off from the ledger must stop its run, grace included, before the lease ends")
         }
         guard !worker.tasks.isEmpty else { throw GenWorkerError(.configuration, "worker.tasks: serve at least one task") }
         guard !worker.name.isEmpty else { throw GenWorkerError(.configuration, "worker.name must not be empty") }

@@ -1,12 +1,14 @@
-/// The worker's decisions, as pure transitions: given what the worker knows (cancels heard,
-/// jobs running and their slots, whether it is shutting down), each event in returns what
-/// to do as a value. The owner loop carries decisions out and never decides itself; the
-/// unit tests drive every transition without a broker. (The shape of swift-kafka-client's
-/// `KafkaConsumer.StateMachine`.)
+/// The worker's decisions, as pure transitions: given what the worker knows (its runs and
+/// their slots, whether it is shutting down, and the ledger's view of a job), each event in
+/// returns what to do as a value. The owner loop carries decisions out and never decides
+/// itself; the unit tests drive every transition without a broker. (The shape of
+/// swift-kafka-client's `KafkaConsumer.StateMachine`.)
+///
+/// A job's path: ``receive(_:)`` → `.claim` (a slot is held while the claim goes through
+/// the ledger) → ``claimDecided(_:outcome:job:)`` → `.run` / `.answer` / `.end` →
+/// ``finished(_:)``.
 struct JobIntake: Sendable {
-    typealias Instant = ContinuousClock.Instant
-
-    /// What to do with a job message once its outcome is known.
+    /// What to do with a job message that will not be claimed.
     enum Disposition: Sendable, Equatable {
         /// Done with it: remove it from the queue.
         case ack
@@ -18,11 +20,24 @@ struct JobIntake: Sendable {
 
     /// What to do with a delivery.
     enum Decision: Sendable, Equatable {
-        /// Run the job on `slot`.
-        case run(JobRequest, slot: Int)
+        /// Write a claim for `job` to the ledger, holding `slot` (run `run`) until it is decided.
+        case claim(run: UInt64, JobRequest, slot: Int)
         /// Publish `event` (when there is one) with a confirm, then settle the message with
         /// `disposition`; if the broker refuses the event, requeue instead.
         case settle(JobEvent?, Disposition)
+    }
+
+    /// What to do once the ledger has decided a claim. The delivery is acked in every case:
+    /// from here on the ledger, not the queue, holds the job.
+    enum ClaimDecision: Sendable, Equatable {
+        /// Run attempt `attempt` on the held slot.
+        case run(attempt: Int)
+        /// Another worker runs it; this delivery's `reply_to` is attached to it.
+        case attached
+        /// The job has its result already: send it to this delivery's `reply_to`.
+        case answer(JobEvent)
+        /// End the won attempt at once with `event` (cancelled before start, delivery limit).
+        case end(JobEvent, attempt: Int)
     }
 
     /// What a delivery says about itself.
@@ -37,17 +52,19 @@ struct JobIntake: Sendable {
         var redelivered: Bool
     }
 
-    /// A job this worker runs, as the decisions need it.
+    /// A job this worker holds a slot for: claiming it, or running it.
     struct Running: Sendable, Equatable {
         var id: String
         var task: WanTask
         var submitter: String?
         var slot: Int
+        /// False while the claim is in the ledger's hands.
+        var started = false
     }
 
     /// What a cancel means here.
     struct CancelOutcome: Sendable, Equatable {
-        /// Running jobs to stop (delivery tags).
+        /// Running jobs to stop (run ids).
         var stop: [UInt64] = []
         /// Running jobs of that id whose submitter is not the canceller (`cancel.authorize`).
         var refused: [UInt64] = []
@@ -60,7 +77,7 @@ struct JobIntake: Sendable {
     private(set) var running: [UInt64: Running] = [:]
     private(set) var freeSlots: [Int]
     private(set) var shutdown: ShutdownMode?
-    private var cancels: CancelLog
+    private var nextRun: UInt64 = 1
 
     init(configuration: WorkerConfiguration) {
         workerName = configuration.worker.name
@@ -68,13 +85,12 @@ struct JobIntake: Sendable {
         authorize = configuration.cancel.authorize
         admins = Set(configuration.cancel.admins)
         freeSlots = Array(0..<configuration.worker.slots)
-        cancels = CancelLog(retention: .seconds(configuration.topology.cancelRetentionHours * 3600))
     }
 
     var busySlots: Int { running.count }
 
     /// A job message arrived.
-    mutating func receive(_ delivery: Delivery, at now: Instant) -> Decision {
+    mutating func receive(_ delivery: Delivery) -> Decision {
         let job: JobRequest
         switch delivery.validation {
         case .failure(let rejection):
@@ -88,44 +104,71 @@ struct JobIntake: Sendable {
         case .success(let valid):
             job = valid
         }
-        // At the limit the job has killed workers or outlived consumer_timeout that often: it
-        // gets a result and goes to the dead-letter queue instead of vanishing there silently.
+        // Deliveries the broker counts are the ones that ended without an ack before any
+        // claim was decided (a worker that dies while claiming, again and again).
         if let count = delivery.deliveryCount, count >= deliveryLimit {
-            var event = JobEvent(id: job.id, task: job.task.rawValue, event: .failed, worker: workerName)
-            event.reason = .deliveryLimit
-            event.message =
-                "delivered \(count + 1) times without finishing (the generator kills workers, or the job outlives the broker's consumer_timeout); not run again"
-            event.redelivered = true
-            return .settle(event, .deadLetter)
-        }
-        if cancels.contains(job.id, at: now, allowed: { mayCancel($0, submittedBy: delivery.submitter) }) {
-            var event = JobEvent(id: job.id, task: job.task.rawValue, event: .cancelled, worker: workerName)
-            event.reason = .cancelledBeforeStart
-            event.message = "cancelled before it started"
-            event.redelivered = delivery.redelivered
-            return .settle(event, .ack)
+            return .settle(deliveryLimitEvent(job, times: count + 1), .deadLetter)
         }
         // Shutting down (a delivery already in flight when the consumer was cancelled), or
         // more deliveries than slots: give it back untouched for another worker.
-        guard shutdown == nil, !freeSlots.isEmpty, running[delivery.tag] == nil else { return .settle(nil, .requeue) }
+        guard shutdown == nil, !freeSlots.isEmpty else { return .settle(nil, .requeue) }
         let slot = freeSlots.removeFirst()
-        running[delivery.tag] = Running(id: job.id, task: job.task, submitter: delivery.submitter, slot: slot)
-        return .run(job, slot: slot)
+        let run = nextRun
+        nextRun += 1
+        running[run] = Running(id: job.id, task: job.task, submitter: delivery.submitter, slot: slot)
+        return .claim(run: run, job, slot: slot)
     }
 
-    /// A cancel for `id` arrived from `user` (live, or replayed from the cancel stream).
-    mutating func cancel(_ id: String, by user: String?, at now: Instant) -> CancelOutcome {
-        cancels.insert(id, user: user, at: now)
+    /// The ledger decided the claim of `run`; `job` is the ledger's view of the job then.
+    mutating func claimDecided(_ run: UInt64, outcome: LedgerState.ClaimOutcome, job: LedgerState.Job?) -> ClaimDecision {
+        guard let held = running[run] else { return .attached }
+        switch outcome {
+        case .ended(let result):
+            _ = finished(run)
+            return .answer(result)
+        case .attached:
+            _ = finished(run)
+            return .attached
+        case .won(let attempt):
+            let request = JobRequest(id: held.id, task: held.task, parameters: [], timeout: .zero)
+            if let job, job.isCancelled(allowed: { mayCancel($0, submittedBy: held.submitter ?? job.submitter) }) {
+                var event = JobEvent(id: held.id, task: held.task.rawValue, event: .cancelled, worker: workerName)
+                event.reason = .cancelledBeforeStart
+                event.message = "cancelled before it started"
+                _ = finished(run)
+                return .end(event, attempt: attempt)
+            }
+            // Attempts that ended with their worker gone: the job kills workers, or they die under it.
+            if let job, job.expiries >= deliveryLimit {
+                _ = finished(run)
+                return .end(deliveryLimitEvent(request, times: job.expiries), attempt: attempt)
+            }
+            running[run]?.started = true
+            return .run(attempt: attempt)
+        }
+    }
+
+    private func deliveryLimitEvent(_ job: JobRequest, times: Int) -> JobEvent {
+        var event = JobEvent(id: job.id, task: job.task.rawValue, event: .failed, worker: workerName)
+        event.reason = .deliveryLimit
+        event.message =
+            "tried \(times) times without finishing (the generator kills workers, or its workers keep dying); not run again"
+        event.redelivered = true
+        return event
+    }
+
+    /// A cancel for `id` arrived from `user` (live, or replayed from the ledger).
+    func cancel(_ id: String, by user: String?) -> CancelOutcome {
         var outcome = CancelOutcome()
-        for (tag, job) in running.sorted(by: { $0.key < $1.key }) where job.id == id {
-            if mayCancel(user, submittedBy: job.submitter) { outcome.stop.append(tag) } else { outcome.refused.append(tag) }
+        for (run, job) in running.sorted(by: { $0.key < $1.key }) where job.id == id && job.started {
+            if mayCancel(user, submittedBy: job.submitter) { outcome.stop.append(run) } else { outcome.refused.append(run) }
         }
         return outcome
     }
 
-    /// A run ended (with a result or without); its slot is free again. Returns what ran.
-    mutating func finished(_ tag: UInt64) -> Running? {
-        guard let job = running.removeValue(forKey: tag) else { return nil }
+    /// A run ended (with a result or without), or a claim was dropped; its slot is free again.
+    mutating func finished(_ run: UInt64) -> Running? {
+        guard let job = running.removeValue(forKey: run) else { return nil }
         freeSlots.append(job.slot)
         freeSlots.sort()
         return job
@@ -136,12 +179,17 @@ struct JobIntake: Sendable {
     mutating func beginShutdown(_ mode: ShutdownMode) -> [UInt64] {
         if shutdown == .requeue { return [] }
         shutdown = mode
-        return mode == .requeue ? running.keys.sorted() : []
+        return mode == .requeue ? running.filter(\.value.started).keys.sorted() : []
     }
 
-    /// The connection was lost: the broker requeued every unacked job. Returns the runs to
-    /// stop (each then ends through ``finished(_:)``).
-    func connectionLost() -> [UInt64] { running.keys.sorted() }
+    /// The connection was lost: the broker requeued the deliveries whose claims were not
+    /// decided yet. Their slots are free again; runs go on (the ledger, not the connection,
+    /// makes them ours). Returns the dropped claims.
+    mutating func connectionLost() -> [UInt64] {
+        let dropped = running.filter { !$0.value.started }.keys.sorted()
+        for run in dropped { _ = finished(run) }
+        return dropped
+    }
 
     /// With `cancel.authorize`, only the submitter or an admin may cancel, as the broker vouches
     /// for them through `user_id` (RabbitMQ refuses a user_id that is not the connection's user).

@@ -68,6 +68,12 @@ struct WorkerMetrics: Sendable {
     func runnerRestarted() { Counter(label: "genworker_runner_restarts_total").increment() }
 
     /// `genworker_broker_connected`: 1 while connected and consuming.
+    /// How long the last ledger catch-up took, and how many records it folded.
+    func ledgerCaughtUp(seconds: Double, records: Int) {
+        Gauge(label: "genworker_ledger_catchup_seconds").record(seconds)
+        Counter(label: "genworker_ledger_records_total").increment(by: Int64(records))
+    }
+
     func connected(_ value: Bool) {
         Gauge(label: "genworker_broker_connected").record(value ? 1 : 0)
     }

@@ -35,6 +35,19 @@ public enum Topology {
                 "x-stream-max-segment-size-bytes": .int64(8 << 20),
             ])
         try channel.bindQueue(t.cancelStream, exchange: t.cancelExchange, routingKey: "")
+        // The ledger: every submission of a served task, every cancel, and the workers' own
+        // records (claims, heartbeats, expiries, results), in one replicated order.
+        try channel.declareQueue(
+            t.ledgerStream,
+            arguments: [
+                "x-queue-type": "stream",
+                "x-max-age": .string("\(t.ledgerRetentionHours + 1)h"),
+                "x-stream-max-segment-size-bytes": .int64(8 << 20),
+            ])
+        try channel.bindQueue(t.ledgerStream, exchange: t.cancelExchange, routingKey: "")
+        for task in configuration.worker.tasks {
+            try channel.bindQueue(t.ledgerStream, exchange: t.jobsExchange, routingKey: task.rawValue)
+        }
         // Events, and the results queue that keeps every terminal event.
         try channel.declareExchange(t.eventsExchange, type: "topic")
         try channel.declareQueue(

@@ -5,9 +5,9 @@ import WakePipe
 public enum StopRequest: Int, Sendable {
     /// A client cancelled the job.
     case cancelled = 1
-    /// The worker lost the job's delivery (connection loss, consumer timeout): the broker gives
-    /// it to another worker, so this run must end and publish nothing.
-    case deliveryLost = 2
+    /// The worker lost the job's ownership (its lease could not be renewed in the ledger, or
+    /// another worker's expiry took it): the job runs elsewhere, so this run must end and publish nothing.
+    case ownershipLost = 2
     /// Graceful shutdown in requeue mode: stop the run, give the job back to the queue.
     case shutdown = 3
 }

@@ -8,6 +8,8 @@ import Foundation
 /// write end only the worker has (close-on-exec, so no generator inherits it). When the
 /// worker dies, even by SIGKILL, the kernel closes the pipe and the watchdog kills every
 /// process marked with the worker's `GENWORKER_OWNER` token, within milliseconds.
+/// The worker also arms a deadline (``arm(until:)``): the end of its runs' leases. A worker
+/// frozen past it (SIGSTOP, a stalled machine) cannot stop its runs itself; the watchdog does.
 final class Watchdog: Sendable {
     let pid: pid_t
     private let pipeWriteEnd: Int32
@@ -38,6 +40,21 @@ final class Watchdog: Sendable {
     private init(pid: pid_t, pipeWriteEnd: Int32) {
         self.pid = pid
         self.pipeWriteEnd = pipeWriteEnd
+    }
+
+    /// Sets the deadline after which the watchdog kills every marked process (nil: none).
+    /// Sent as 8 bytes of CLOCK_MONOTONIC milliseconds: one atomic pipe write.
+    func arm(until deadline: ContinuousClock.Instant?) {
+        var value: UInt64 = 0
+        if let deadline {
+            var now = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            let remaining = deadline - ContinuousClock.now
+            let ms = Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000 + remaining.components.seconds * 1000
+                + remaining.components.attoseconds / 1_000_000_000_000_000
+            value = UInt64(max(1, ms))
+        }
+        _ = withUnsafeBytes(of: value.littleEndian) { write(pipeWriteEnd, $0.baseAddress, 8) }
     }
 
     /// Ends the watchdog (it sweeps once more: nothing of ours should be left by then).

@@ -3,13 +3,15 @@ import Foundation
 import Logging
 import WakePipe
 
-/// One connection's channels, as the owner loop uses them, and the one path by which a
-/// job message is settled: ``settle(_:event:replyTo:correlationID:disposition:)``. Made
-/// anew for every connection; used from the owner thread only.
+/// One connection's channels, as the owner loop uses them: the jobs consumer, the ledger
+/// follower and writer, and the publishing of events and results. Made anew for every
+/// connection; used from the owner thread only.
 struct BrokerLink {
     let connection: AMQPConnection
     let jobs: AMQPChannel
-    let cancels: AMQPChannel
+    let ledger: AMQPChannel
+    /// The node this link is connected to, for the heartbeats (`workers`).
+    let node: String
     private let results: AMQPChannel
     private let events: AMQPChannel
     private let configuration: WorkerConfiguration
@@ -22,54 +24,37 @@ struct BrokerLink {
         var amqp = try AMQPConfiguration(url: url)
         amqp.connectionName = amqp.connectionName ?? "genworker \(configuration.worker.name)"
         connection = try AMQPConnection(configuration: amqp, wakeup: wake)
+        node = "\(amqp.host):\(amqp.port)"
         let control = try connection.openChannel()
         if configuration.worker.declareTopology { try Topology.declare(on: control, configuration: configuration) }
         results = try connection.openChannel()
         try results.enableConfirms()
         events = try connection.openChannel()
-        cancels = try connection.openChannel()
+        ledger = try connection.openChannel()
         jobs = try connection.openChannel()
         self.configuration = configuration
         self.logger = logger
         self.metrics = metrics
     }
 
-    /// Consumes the cancel stream from `cancel_retention_h` ago and waits until a marker of
-    /// ours comes back through it: every cancel published before we started has then been
-    /// heard. Then keeps consuming it for live cancels. `heard` gets each cancel.
-    func replayCancels(_ heard: (CancelMessage, _ user: String?) -> Void) throws {
-        let topology = configuration.topology
-        try cancels.qos(prefetchCount: 1000)
-        let since = Date().addingTimeInterval(-Double(topology.cancelRetentionHours) * 3600)
-        try cancels.consume(queue: topology.cancelStream, arguments: ["x-stream-offset": .timestamp(UInt64(since.timeIntervalSince1970))])
-        let marker = CancelReplayMarker(marker: "replay-\(UUID().uuidString)")
-        try cancels.publish(
-            exchange: topology.cancelExchange, routingKey: "", body: try ProtocolCoding.encode(marker),
-            properties: AMQPProperties(contentType: "application/json"))
-        let deadline = ContinuousClock.now + .seconds(30)
-        var replayed = 0
-        while ContinuousClock.now < deadline {
-            guard let event = try connection.nextEvent(timeout: deadline - ContinuousClock.now) else { continue }
-            switch event {
-            case .delivery(let delivery) where delivery.channel == cancels.id:
-                try cancels.ack(delivery.deliveryTag)
-                if CancelReplayMarker.read(delivery.body) == marker {
-                    logger.info("replayed \(replayed) cancel(s) from \(topology.cancelStream)")
-                    return
-                }
-                if let cancel = CancelMessage.read(delivery.body) {
-                    heard(cancel, delivery.properties.userID)
-                    replayed += 1
-                }
-            case .connectionClosed(let error):
-                throw error
-            case .channelClosed(_, let code, let text):
-                throw AMQPError(.channelClosed, "cancel stream: \(text)", replyCode: code)
-            default:
-                continue
-            }
-        }
-        logger.warning("the cancel stream replay did not finish within 30 s; going on")
+    /// Follows the ledger stream from `offset` (the one after the last record folded), or,
+    /// on a first connection, from the start of the retention window.
+    func followLedger(from offset: Int64?) throws(AMQPError) {
+        try ledger.qos(prefetchCount: 1000)
+        let start: AMQPFieldValue =
+            offset.map { .int64($0) }
+            ?? .timestamp(UInt64(Date().addingTimeInterval(-Double(configuration.topology.ledgerRetentionHours) * 3600).timeIntervalSince1970))
+        try ledger.consume(queue: configuration.topology.ledgerStream, arguments: ["x-stream-offset": start])
+    }
+
+    /// Appends a record to the ledger. No confirm is awaited: a record counts when it comes
+    /// back through the follower, in its place in the order.
+    func write(_ record: LedgerRecord) throws(AMQPError) {
+        let body: [UInt8]
+        do { body = try ProtocolCoding.encode(record) } catch { return logger.error("\(error); ledger record not written") }
+        try events.publish(
+            exchange: "", routingKey: configuration.topology.ledgerStream, body: body,
+            properties: AMQPProperties(contentType: "application/json", deliveryMode: 2))
     }
 
     /// Starts taking jobs, at most `worker.slots` unacked at once.
@@ -96,16 +81,31 @@ struct BrokerLink {
             body: body, properties: AMQPProperties(contentType: "application/json"))
     }
 
-    /// The one way a job message ends here: the terminal `event` (if any) goes to the events
-    /// exchange, and so to the results queue, and to `reply_to`, with publisher confirms;
-    /// only then is the message settled with `disposition`. If the broker refuses the event,
-    /// the message is requeued instead, so the job is never acked without its result.
+    /// Puts a job back into the jobs exchange (after an expiry or a release this worker wrote),
+    /// with its first submitter's `reply_to`, and waits for the confirm.
+    func requeue(_ requeue: Requeue) throws(AMQPError) -> Bool {
+        var properties = AMQPProperties.persistentJSON()
+        properties.messageID = requeue.id
+        if let first = requeue.replies.first {
+            properties.replyTo = first.replyTo
+            properties.correlationID = first.correlationID
+        }
+        let sequence = try results.publish(
+            exchange: configuration.topology.jobsExchange, routingKey: requeue.task ?? "", body: Array(requeue.body.utf8), properties: properties)
+        return try results.waitForConfirm(sequence, timeout: configuration.amqp.confirmTimeout) == .ack
+    }
+
+    /// Settles a job message that is not claimed: the terminal `event` (if any) goes to the
+    /// events exchange, and so to the results queue, and to `reply_to`, with publisher
+    /// confirms; only then is the message settled with `disposition`. If the broker refuses
+    /// the event, the message is requeued instead, so the job is never acked without its result.
     func settle(
         _ deliveryTag: UInt64, event: JobEvent?, replyTo: String?, correlationID: String?,
         disposition: JobIntake.Disposition
     ) throws(AMQPError) {
         var disposition = disposition
-        if let event, try !publishTerminal(event, replyTo: replyTo, correlationID: correlationID) {
+        let replies = replyTo.flatMap { $0.isEmpty ? nil : [LedgerState.Reply(replyTo: $0, correlationID: correlationID)] } ?? []
+        if let event, try !publishTerminal(event, replies: replies) {
             logger.error("the broker refused the result (basic.nack); the job goes back to the queue", metadata: ["job": "\(event.id)"])
             disposition = .requeue
         }
@@ -116,9 +116,10 @@ struct BrokerLink {
         }
     }
 
-    /// Publishes a terminal event and waits for the broker's confirms. False when refused.
-    private func publishTerminal(_ event: JobEvent, replyTo: String?, correlationID: String?) throws(AMQPError) -> Bool {
-        defer { metrics.jobFinished(task: event.task, status: event.event, reason: event.reason) }
+    /// Publishes a terminal event to the events exchange and to every `reply_to`, and waits
+    /// for the broker's confirms. False when refused.
+    func publishTerminal(_ event: JobEvent, replies: [LedgerState.Reply], countInMetrics: Bool = true) throws(AMQPError) -> Bool {
+        defer { if countInMetrics { metrics.jobFinished(task: event.task, status: event.event, reason: event.reason) } }
         let body: [UInt8]
         do { body = try event.encoded() } catch {
             // Only a non-finite number can fail to encode; the result still goes out, without it.
@@ -130,15 +131,15 @@ struct BrokerLink {
         }
         var properties = AMQPProperties.persistentJSON()
         properties.messageID = event.id
-        properties.correlationID = correlationID
         properties.type = event.event.rawValue
         var sequences = [
             try results.publish(
                 exchange: configuration.topology.eventsExchange,
                 routingKey: "\(event.id).\(event.event.rawValue)", body: body, properties: properties)
         ]
-        if let replyTo, !replyTo.isEmpty {
-            sequences.append(try results.publish(exchange: "", routingKey: replyTo, body: body, properties: properties))
+        for reply in replies {
+            properties.correlationID = reply.correlationID
+            sequences.append(try results.publish(exchange: "", routingKey: reply.replyTo, body: body, properties: properties))
         }
         var accepted = true
         for sequence in sequences where try results.waitForConfirm(sequence, timeout: configuration.amqp.confirmTimeout) == .nack {

@@ -147,7 +147,7 @@ enum StepOutcome: Equatable {
             return .ended(
                 .cancelled, .cancelledWhileRunning,
                 prefix + (run.killed ? "cancelled; the process ignored SIGTERM and was killed after \(grace)" : "cancelled while running"))
-        case .deliveryLost?, .shutdown?:
+        case .ownershipLost?, .shutdown?:
             return .abandoned(nil)
         case nil:
             break

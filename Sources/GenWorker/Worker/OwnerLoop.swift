@@ -3,18 +3,38 @@ import Foundation
 import Logging
 
 /// The worker's owner thread: the only code that touches the AMQP connection and the
-/// worker's state. It connects (and reconnects with backoff), asks ``JobIntake`` what to do
-/// with each delivery, cancel and finished run, and carries the decisions out through
-/// ``BrokerLink``. Timers (the drain deadline, the reconnect backoff) live here, and every
-/// wait is on the connection or the inbox's wake pipe.
+/// worker's state. It connects (and reconnects with backoff, while its runs go on), follows
+/// the ledger, asks ``JobIntake`` what to do with each delivery, claim, cancel and finished
+/// run, and carries the decisions out through ``BrokerLink``. Timers (heartbeats, the
+/// fence, expiries of other workers' jobs, the drain deadline, the reconnect backoff) live
+/// here, and every wait is on the connection or the inbox's wake pipe.
 final class OwnerLoop {
-    /// A job running on this worker: what the owner needs to stop it, join it and answer.
+    /// A job running on this worker.
     private struct ActiveRun {
         let job: JobRequest
+        let attempt: Int
         let control: JobControl
         let thread: OwnedThread
-        let replyTo: String?
-        let correlationID: String?
+        /// When the last renewal of this run that came back through the ledger was written.
+        var renewedAt: ContinuousClock.Instant
+        var progress: JobEvent?
+        /// The ledger gave the job to someone else, or the fence stopped it: publish nothing.
+        var lost = false
+    }
+
+    /// A delivery whose claim is in the ledger's hands.
+    private struct PendingClaim {
+        let run: UInt64
+        let job: JobRequest
+        let slot: Int
+        let delivery: AMQPDelivery
+        let writtenAt: ContinuousClock.Instant
+    }
+
+    /// A result written to the ledger, waiting to come back (kept across reconnects).
+    private struct PendingEnd {
+        let record: LedgerRecord
+        let event: JobEvent
     }
 
     private let configuration: WorkerConfiguration
@@ -31,6 +51,31 @@ final class OwnerLoop {
     private var nodeIndex = 0
     /// One warm runner per slot (`wan.warm`), kept across jobs and reconnects.
     private let warmRunners: [WarmRunner]
+    private var watchdog: Watchdog?
+
+    // The ledger, as this worker follows it.
+    private var ledger: LedgerState
+    /// The offset of the next ledger record to read (resumes the follower after a reconnect).
+    private var ledgerOffset: Int64?
+    /// True once this connection's catch-up marker came back: only then may the worker
+    /// expire other workers' jobs.
+    private var caughtUp = false
+    private var claims: [String: PendingClaim] = [:]
+    private var ends: [String: PendingEnd] = [:]
+    /// Results the ledger accepted, not yet confirmed by the broker on the events exchange.
+    private var unsentResults: [(event: JobEvent, replies: [LedgerState.Reply])] = []
+    /// Refs of expiries and releases this worker wrote: a valid one obliges it to requeue the job.
+    private var requeueRefs: Set<String> = []
+    /// Expiries already written, as `id#attempt#counter`, so each is proposed once.
+    private var proposedExpiries: Set<String> = []
+    private var heartbeats: [String: (writtenAt: ContinuousClock.Instant, runs: [UInt64])] = [:]
+    private var heartbeatCounter = 0
+    private var nextHeartbeat = ContinuousClock.now
+    private let lease: Duration
+    /// An owner whose renewals stopped coming back stops its run this long after the last
+    /// one: lease − grace − lease/10, so the process tree is gone before anyone may expire it.
+    private let fenceAfter: Duration
+    private let renewEvery: Duration
 
     init(configuration: WorkerConfiguration, logger: Logger, metrics: WorkerMetrics, inbox: WorkerInbox) {
         self.configuration = configuration
@@ -40,6 +85,10 @@ final class OwnerLoop {
         validator = JobValidator(configuration: configuration)
         runner = JobRunner(configuration: configuration)
         intake = JobIntake(configuration: configuration)
+        ledger = LedgerState(retention: Double(configuration.topology.ledgerRetentionHours) * 3600)
+        lease = .seconds(configuration.jobs.leaseSeconds)
+        fenceAfter = .seconds(configuration.jobs.leaseSeconds * 0.9 - configuration.supervisor.graceSeconds)
+        renewEvery = .seconds(configuration.jobs.leaseSeconds / 4)
         warmRunners =
             !configuration.wan.warm
             ? []
@@ -55,25 +104,35 @@ final class OwnerLoop {
             }
     }
 
-    /// Until shutdown: connect, serve, and after a loss stop local runs and reconnect.
+    /// Until shutdown: connect, serve; after a loss keep the runs going (the ledger, not the
+    /// connection, makes them ours) and reconnect to any node.
     func run() {
         metrics.registerAtStart(slots: configuration.worker.slots, tasks: configuration.worker.tasks)
-        let watchdog = prepareProcesses()
+        watchdog = prepareProcesses()
         defer { watchdog?.stop() }
         var backoff = Duration.milliseconds(250)
-        while inbox.shutdownMode == nil {
+        while true {
             do {
                 try serveConnection()
-                backoff = .milliseconds(250)
+                break
             } catch {
                 setConsuming(false)
+                caughtUp = false
                 logger.error("broker connection ended: \(error)")
                 nodeIndex += 1  // a lost node is tried last
-                abandonRuns()
-                guard inbox.shutdownMode == nil else { break }
+                for run in intake.connectionLost() { claims = claims.filter { $0.value.run != run } }
+                if inbox.shutdownMode != nil {
+                    stopAllRuns(.shutdown, because: "shutting down without a broker: the jobs go back when their lease ends")
+                    break
+                }
+                if !runs.isEmpty { logger.warning("\(runs.count) job(s) keep running; their results wait for the broker") }
                 logger.info("reconnecting in \(backoff)")
                 let end = ContinuousClock.now + backoff
-                while inbox.shutdownMode == nil, ContinuousClock.now < end { inbox.wake.wait(timeout: end - .now) }
+                while inbox.shutdownMode == nil, ContinuousClock.now < end {
+                    for update in inbox.take() { handle(update, link: nil) }
+                    fence()
+                    inbox.wake.wait(timeout: min(end - .now, .seconds(1)))
+                }
                 backoff = min(backoff * 2, configuration.amqp.reconnectMax)
             }
         }
@@ -100,43 +159,153 @@ final class OwnerLoop {
         }
     }
 
-    /// One connection's life. Returns when shut down with no job left; throws when the connection fails.
+    /// One connection's life. Returns when shut down with nothing left to do; throws when the connection fails.
     private func serveConnection() throws {
         var link = try connectToANode()
         defer { link.connection.close() }
-        try link.replayCancels { cancel, user in self.heard(cancel, from: user) }
+        try catchUp(link)
+        // Results that could not be written or sent before.
+        for end in ends.values { try link.write(end.record) }
+        try flushResults(link)
+        try writeHeartbeat(link)
         if inbox.shutdownMode == nil {
             try link.consumeJobs()
             setConsuming(true)
             logger.info("consuming \(configuration.topology.jobsQueue) with \(configuration.worker.slots) slot(s) as \(configuration.worker.name)")
         }
         while true {
-            for update in inbox.take() { try handle(update, link: link) }
+            for update in inbox.take() { handle(update, link: link) }
+            try flushResults(link)
+            fence()
+            if ContinuousClock.now >= nextHeartbeat { try writeHeartbeat(link) }
+            try expireOverdue(link)
             if let mode = inbox.shutdownMode, try shutDown(mode, link: &link) { return }
-            var wait = Duration.seconds(5)
+            var wait = min(Duration.seconds(1), max(nextHeartbeat - .now, .zero))
             if let drainDeadline { wait = min(wait, max(drainDeadline - .now, .zero)) }
-            switch try link.connection.nextEvent(timeout: wait) {
-            case .delivery(let delivery)? where delivery.channel == link.jobs.id:
-                try receive(delivery, link: link)
-            case .delivery(let delivery)? where delivery.channel == link.cancels.id:
-                if let cancel = CancelMessage.read(delivery.body) { heard(cancel, from: delivery.properties.userID) }
-                try link.cancels.ack(delivery.deliveryTag)
-            case .channelClosed(let channel, let code, let text)?:
-                if text.contains("delivery acknowledgement") && text.contains("timed out") {
-                    logger.error(
-                        "RabbitMQ's consumer_timeout expired: it closed the jobs channel and requeued the running job(s). Raise consumer_timeout in rabbitmq.conf above jobs.max_timeout_s. Broker said: \(code) \(text)"
-                    )
-                }
-                throw AMQPError(.channelClosed, "channel \(channel) closed by the broker: \(text)", replyCode: code)
-            case .consumerCancelled(_, let tag)?:
-                throw AMQPError(.invalidState, "the broker cancelled consumer \(tag) (queue deleted?)")
-            case .connectionClosed(let error)?:
-                throw error
-            case .blocked(let reason)?:
-                logger.warning("the broker blocked publishing: \(reason)")
-            case .returned, .unblocked, .woken, .delivery, nil:
-                continue
+            guard let event = try link.connection.nextEvent(timeout: wait) else { continue }
+            try handle(event, link: link)
+        }
+    }
+
+    /// Follows the ledger (from where this worker left it, or from the retention window)
+    /// until a marker written now comes back: every record before it has then been folded.
+    private func catchUp(_ link: BrokerLink) throws {
+        let started = ContinuousClock.now
+        let before = ledger.folded
+        try link.followLedger(from: ledgerOffset)
+        let marker = LedgerRecord(kind: .marker, worker: configuration.worker.name)
+        try link.write(marker)
+        let deadline = ContinuousClock.now + .seconds(120)
+        while !caughtUp {
+            guard ContinuousClock.now < deadline else {
+                throw AMQPError(.timeout, "the ledger \(configuration.topology.ledgerStream) did not return our marker within 120 s")
             }
+            if let event = try link.connection.nextEvent(timeout: .seconds(1)) {
+                if case .delivery(let delivery) = event, delivery.channel == link.ledger.id {
+                    try fold(delivery, link: link, marker: marker.ref)
+                } else {
+                    try handle(event, link: link)
+                }
+            }
+        }
+        let took = ContinuousClock.now - started
+        let tookSeconds = Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18
+        metrics.ledgerCaughtUp(seconds: tookSeconds, records: ledger.folded - before)
+        logger.info(
+            "ledger caught up: \(ledger.folded - before) record(s) in \(String(format: "%.3f", tookSeconds)) s, \(ledger.jobs.count) job(s) in the window"
+        )
+    }
+
+    private func handle(_ event: AMQPEvent, link: BrokerLink) throws {
+        switch event {
+        case .delivery(let delivery) where delivery.channel == link.jobs.id:
+            try receive(delivery, link: link)
+        case .delivery(let delivery) where delivery.channel == link.ledger.id:
+            try fold(delivery, link: link, marker: nil)
+        case .channelClosed(let channel, let code, let text):
+            if text.contains("delivery acknowledgement") && text.contains("timed out") {
+                logger.error("RabbitMQ's consumer_timeout expired on a delivery not yet claimed. Broker said: \(code) \(text)")
+            }
+            throw AMQPError(.channelClosed, "channel \(channel) closed by the broker: \(text)", replyCode: code)
+        case .consumerCancelled(_, let tag):
+            throw AMQPError(.invalidState, "the broker cancelled consumer \(tag) (queue deleted, or its node went down)")
+        case .connectionClosed(let error):
+            throw error
+        case .blocked(let reason):
+            logger.warning("the broker blocked publishing: \(reason)")
+        case .returned, .unblocked, .woken, .delivery:
+            break
+        }
+    }
+
+    /// Folds one ledger record and acts on what it decided.
+    private func fold(_ delivery: AMQPDelivery, link: BrokerLink, marker: String?) throws {
+        if let offset = delivery.properties.headers?["x-stream-offset"]?.intValue { ledgerOffset = offset + 1 }
+        let entry = LedgerEntry.read(
+            exchange: delivery.exchange, properties: delivery.properties, body: delivery.body, topology: configuration.topology)
+        let effects = ledger.apply(entry, at: Date(), live: caughtUp)
+        try link.ledger.ack(delivery.deliveryTag)
+        for effect in effects {
+            if case .marker(let ref) = effect, ref == marker { caughtUp = true }
+            try act(on: effect, link: link)
+        }
+    }
+
+    private func act(on effect: LedgerEffect, link: BrokerLink) throws {
+        let me = configuration.worker.name
+        switch effect {
+        case .claimDecided(let ref, _, let id, let outcome):
+            guard let claim = claims.removeValue(forKey: ref) else { return }
+            let decision = intake.claimDecided(claim.run, outcome: outcome, job: ledger.jobs[id])
+            try link.jobs.ack(claim.delivery.deliveryTag)
+            switch decision {
+            case .run(let attempt):
+                try start(claim, attempt: attempt, link: link)
+            case .attached:
+                logger.info("already running elsewhere: this submission's reply_to gets the result", metadata: ["job": "\(id)"])
+            case .answer(let result):
+                logger.info("already ended: answering with the recorded result", metadata: ["job": "\(id)"])
+                if let replyTo = claim.delivery.properties.replyTo, !replyTo.isEmpty {
+                    _ = try link.publishTerminal(
+                        result, replies: [.init(replyTo: replyTo, correlationID: claim.delivery.properties.correlationID)], countInMetrics: false)
+                }
+            case .end(let event, let attempt):
+                logOutcome(event)
+                writeEnd(event, attempt: attempt, link: link)
+            }
+            metrics.slots(busy: intake.busySlots, total: configuration.worker.slots)
+        case .heartbeat(let ref, let worker) where worker == me:
+            guard let heartbeat = heartbeats.removeValue(forKey: ref) else { return }
+            for run in heartbeat.runs where runs[run] != nil {
+                runs[run]!.renewedAt = max(runs[run]!.renewedAt, heartbeat.writtenAt)
+            }
+            armWatchdog()
+        case .expiryDecided(let ref, _, let id, let valid, let requeue):
+            guard requeueRefs.remove(ref) != nil, valid, let requeue else { return }
+            if try link.requeue(requeue) {
+                logger.warning("requeued job whose worker stopped renewing it (or released it)", metadata: ["job": "\(id)"])
+            } else {
+                logger.error("the broker refused to requeue the job", metadata: ["job": "\(id)"])
+            }
+        case .endDecided(let ref, _, let id, let counted, _, let replies):
+            guard let end = ends.removeValue(forKey: ref) else { return }
+            if counted {
+                unsentResults.append((end.event, replies))
+                try flushResults(link)
+            } else {
+                logger.warning("result not published: the ledger gave the job to another attempt, or it had ended", metadata: ["job": "\(id)"])
+            }
+        case .attemptLost(let id, let attempt, let worker) where worker == me, .notOwner(let worker, let id, let attempt) where worker == me:
+            for (number, run) in runs where run.job.id == id && run.attempt == attempt && !run.lost {
+                runs[number]!.lost = true
+                if run.control.requestStop(.ownershipLost) {
+                    logger.error("the ledger gave this job to another attempt: stopping the run, publishing nothing", metadata: ["job": "\(id)"])
+                }
+            }
+        case .cancelRequested(let id, let user, _):
+            heard(id, from: user)
+        case .heartbeat, .attemptLost, .notOwner, .marker:
+            break
         }
     }
 
@@ -170,7 +339,7 @@ final class OwnerLoop {
             tag: delivery.deliveryTag, validation: validation,
             deliveryCount: delivery.properties.headers?["x-delivery-count"]?.intValue.map { Int(clamping: $0) },
             submitter: delivery.properties.userID, redelivered: delivery.redelivered)
-        switch intake.receive(facts, at: .now) {
+        switch intake.receive(facts) {
         case .settle(let event, let disposition):
             if case .failure(let rejection) = validation {
                 logger.warning("invalid job: \(rejection.message)", metadata: ["job": "\(rejection.id ?? "-")"])
@@ -180,88 +349,181 @@ final class OwnerLoop {
             try link.settle(
                 delivery.deliveryTag, event: event, replyTo: delivery.properties.replyTo,
                 correlationID: delivery.properties.correlationID, disposition: disposition)
-        case .run(let job, let slot):
-            try start(job, slot: slot, delivery: delivery, link: link)
+            // Recorded for `status`; it never ran, so it takes no attempt.
+            if let event {
+                var record = LedgerRecord(kind: .end, worker: configuration.worker.name, id: event.id, attempt: 0)
+                record.result = event
+                try link.write(record)
+            }
+        case .claim(let run, let job, let slot):
+            var record = LedgerRecord(kind: .claim, worker: configuration.worker.name, id: job.id)
+            record.job = String(decoding: delivery.body, as: UTF8.self)
+            record.task = job.task.rawValue
+            record.replyTo = delivery.properties.replyTo
+            record.correlationID = delivery.properties.correlationID
+            record.submitter = delivery.properties.userID
+            claims[record.ref] = PendingClaim(run: run, job: job, slot: slot, delivery: delivery, writtenAt: .now)
+            try link.write(record)
+            metrics.slots(busy: intake.busySlots, total: configuration.worker.slots)
         }
     }
 
-    private func start(_ job: JobRequest, slot: Int, delivery: AMQPDelivery, link: BrokerLink) throws {
-        metrics.slots(busy: intake.busySlots, total: configuration.worker.slots)
+    private func start(_ claim: PendingClaim, attempt: Int, link: BrokerLink) throws {
+        let job = claim.job
+        let delivery = claim.delivery
         if let sent = delivery.properties.timestamp {
             metrics.queueWait(task: job.task.rawValue, seconds: Date().timeIntervalSince1970 - Double(sent))
         }
         var started = JobEvent(id: job.id, task: job.task.rawValue, event: .started, worker: configuration.worker.name)
         started.startedAt = Date()
-        started.redelivered = delivery.redelivered
+        started.redelivered = attempt > 1 || delivery.redelivered
         if configuration.wan.warm { started.warm = true }
         try link.publish(started)
         let control = JobControl()
-        let tag = delivery.deliveryTag
-        let redelivered = delivery.redelivered
-        let devices = configuration.worker.slots > 1 ? String(slot) : nil
+        let run = claim.run
+        let redelivered = started.redelivered ?? false
+        let devices = configuration.worker.slots > 1 ? String(claim.slot) : nil
         let runner = self.runner
         let inbox = self.inbox
         let logger = self.logger
         let metrics = self.metrics
-        let warm = warmRunners.isEmpty ? nil : warmRunners[slot]
+        let warm = warmRunners.isEmpty ? nil : warmRunners[claim.slot]
         let thread = OwnedThread {
             let event = runner.run(
                 job, control: control, redelivered: redelivered, devices: devices, logger: logger, warm: warm, metrics: metrics,
                 isShuttingDown: { inbox.shutdownMode != nil }
             ) { progress in
-                inbox.post(JobUpdate(deliveryTag: tag, kind: .progress(progress)))
+                inbox.post(JobUpdate(run: run, kind: .progress(progress)))
             }
-            inbox.post(JobUpdate(deliveryTag: tag, kind: .finished(event)))
+            inbox.post(JobUpdate(run: run, kind: .finished(event)))
         }
-        runs[tag] = ActiveRun(
-            job: job, control: control, thread: thread, replyTo: delivery.properties.replyTo,
-            correlationID: delivery.properties.correlationID)
+        runs[run] = ActiveRun(job: job, attempt: attempt, control: control, thread: thread, renewedAt: claim.writtenAt)
+        armWatchdog()
+        logger.info("running attempt \(attempt)", metadata: ["job": "\(job.id)"])
     }
 
-    private func handle(_ update: JobUpdate, link: BrokerLink) throws {
+    /// A run's progress or end. `link` is nil while disconnected: the result then waits in
+    /// ``ends`` for the next connection.
+    private func handle(_ update: JobUpdate, link: BrokerLink?) {
         switch update.kind {
         case .progress(let event):
-            guard runs[update.deliveryTag] != nil else { return }
-            try link.publish(event)
+            guard runs[update.run] != nil else { return }
+            runs[update.run]!.progress = event
+            do { try link?.publish(event) } catch { logger.debug("progress not sent: \(error)") }
         case .finished(let event):
-            guard let run = end(update.deliveryTag) else { return }
-            if let event, let elapsed = event.elapsedSeconds { metrics.jobRan(task: run.job.task.rawValue, seconds: elapsed) }
-            if event?.reason == .cancelledWhileRunning, let heard = run.control.stopRequestedAt {
+            guard let run = runs.removeValue(forKey: update.run) else { return }
+            run.thread.join()
+            _ = intake.finished(update.run)
+            metrics.slots(busy: intake.busySlots, total: configuration.worker.slots)
+            armWatchdog()
+            if run.lost {
+                logger.warning("run ended after losing its ownership: no result", metadata: ["job": "\(run.job.id)"])
+                return
+            }
+            guard let event else {
+                // Requeue on shutdown: give the job back through the ledger.
+                guard run.control.stopRequest == .shutdown else { return }
+                let record = LedgerRecord(kind: .release, worker: configuration.worker.name, id: run.job.id, attempt: run.attempt)
+                requeueRefs.insert(record.ref)
+                do { try link?.write(record) } catch { logger.warning("release not written (\(error)); the job goes back when its lease ends") }
+                return
+            }
+            if let elapsed = event.elapsedSeconds { metrics.jobRan(task: run.job.task.rawValue, seconds: elapsed) }
+            if event.reason == .cancelledWhileRunning, let heard = run.control.stopRequestedAt {
                 let latency = (ContinuousClock.now - heard).components
                 metrics.cancelLatency(seconds: Double(latency.seconds) + Double(latency.attoseconds) / 1e18)
             }
-            if let event { logOutcome(event) }
-            // No event: the worker requeues it on shutdown; the job goes back for another worker.
-            try link.settle(
-                update.deliveryTag, event: event, replyTo: run.replyTo, correlationID: run.correlationID,
-                disposition: event == nil ? .requeue : .ack)
+            logOutcome(event)
+            writeEnd(event, attempt: run.attempt, link: link)
         }
     }
 
-    /// A run's thread has posted its end: join it and free its slot.
-    private func end(_ tag: UInt64) -> ActiveRun? {
-        guard let run = runs.removeValue(forKey: tag) else { return nil }
-        run.thread.join()
-        _ = intake.finished(tag)
-        metrics.slots(busy: intake.busySlots, total: configuration.worker.slots)
-        return run
+    /// Writes a job's result to the ledger; it is published once it comes back as the job's one result.
+    private func writeEnd(_ event: JobEvent, attempt: Int, link: BrokerLink?) {
+        var record = LedgerRecord(kind: .end, worker: configuration.worker.name, id: event.id, attempt: attempt)
+        record.result = event
+        ends[record.ref] = PendingEnd(record: record, event: event)
+        do { try link?.write(record) } catch { logger.warning("result not written yet (\(error)); it goes when the broker is back") }
     }
 
-    private func heard(_ cancel: CancelMessage, from user: String?) {
-        let outcome = intake.cancel(cancel.id, by: user, at: .now)
+    private func flushResults(_ link: BrokerLink) throws {
+        while let (event, replies) = unsentResults.first {
+            if try !link.publishTerminal(event, replies: replies) {
+                logger.error("the broker refused the result (basic.nack); retrying", metadata: ["job": "\(event.id)"])
+                return
+            }
+            unsentResults.removeFirst()
+        }
+    }
+
+    /// Renews every run this worker owns and tells the fleet it is alive (`genworker workers`).
+    private func writeHeartbeat(_ link: BrokerLink) throws {
+        heartbeatCounter += 1
+        nextHeartbeat = .now + renewEvery
+        var record = LedgerRecord(kind: .heartbeat, worker: configuration.worker.name)
+        record.counter = heartbeatCounter
+        let live = runs.filter { !$0.value.lost }
+        record.runs = live.values.map { HeartbeatRun(id: $0.job.id, attempt: $0.attempt, progress: $0.progress?.progress, step: $0.progress?.step) }
+            .sorted { $0.id < $1.id }
+        record.slots = configuration.worker.slots
+        record.node = link.node
+        record.version = GenWorkerVersion.current
+        heartbeats = heartbeats.filter { ContinuousClock.now - $0.value.writtenAt < lease }
+        heartbeats[record.ref] = (.now, Array(live.keys))
+        try link.write(record)
+    }
+
+    /// Once caught up: proposes the expiry of every live attempt not renewed for a lease.
+    private func expireOverdue(_ link: BrokerLink) throws {
+        guard caughtUp else { return }
+        for overdue in ledger.overdue(at: Date(), lease: configuration.jobs.leaseSeconds) {
+            let key = "\(overdue.id)#\(overdue.attempt)#\(overdue.counter)"
+            guard proposedExpiries.insert(key).inserted else { continue }
+            var record = LedgerRecord(kind: .expire, worker: configuration.worker.name, id: overdue.id, attempt: overdue.attempt)
+            record.counter = overdue.counter
+            requeueRefs.insert(record.ref)
+            logger.warning("attempt \(overdue.attempt) has not been renewed for jobs.lease_s: expiring it", metadata: ["job": "\(overdue.id)"])
+            try link.write(record)
+        }
+        if proposedExpiries.count > 10_000 { proposedExpiries.removeAll() }
+    }
+
+    /// The owner's own fence: a run whose renewals stopped coming back is stopped before the
+    /// lease ends for anyone else (the watchdog kills it outright if this thread cannot).
+    private func fence() {
+        let now = ContinuousClock.now
+        for (number, run) in runs where !run.lost && now - run.renewedAt > fenceAfter {
+            runs[number]!.lost = true
+            if run.control.requestStop(.ownershipLost) {
+                logger.error(
+                    "no renewal of this job reached the ledger for \(fenceAfter): stopping the run before its lease ends; another worker will run it",
+                    metadata: ["job": "\(run.job.id)"])
+            }
+        }
+    }
+
+    /// Tells the watchdog to kill the generators when the oldest renewal is a lease − lease/20
+    /// old: if this worker is frozen (SIGSTOP, a stalled VM), no run outlives its lease.
+    private func armWatchdog() {
+        let oldest = runs.values.filter { !$0.lost }.map(\.renewedAt).min()
+        watchdog?.arm(until: oldest.map { $0 + lease - lease / 20 })
+    }
+
+    private func heard(_ id: String, from user: String?) {
+        let outcome = intake.cancel(id, by: user)
         for _ in outcome.refused {
             logger.warning(
                 "cancel by \(user.map { "'\($0)'" } ?? "an unnamed user") ignored: neither the submitter nor an admin (cancel.authorize)",
-                metadata: ["job": "\(cancel.id)"])
+                metadata: ["job": "\(id)"])
             metrics.cancelIgnored(reason: "unauthorized")
         }
-        for tag in outcome.stop where runs[tag]?.control.requestStop(.cancelled) == true {
-            logger.info("cancel: stopping the running job", metadata: ["job": "\(cancel.id)"])
+        for run in outcome.stop where runs[run]?.control.requestStop(.cancelled) == true {
+            logger.info("cancel: stopping the running job", metadata: ["job": "\(id)"])
         }
     }
 
-    /// Stops taking jobs; past the drain deadline (or in requeue mode) stops running jobs so
-    /// they go back to the queue. Returns true when nothing runs any more.
+    /// Stops taking jobs; past the drain deadline (or in requeue mode) stops running jobs and
+    /// gives them back. Returns true when nothing runs and every result is out.
     private func shutDown(_ requested: ShutdownMode, link: inout BrokerLink) throws -> Bool {
         var mode = requested
         if mode == .drain {
@@ -277,21 +539,24 @@ final class OwnerLoop {
             setConsuming(false)
             logger.info("shutting down (\(mode.rawValue)): \(runs.count) job(s) running")
         }
-        for tag in intake.beginShutdown(mode) where runs[tag]?.control.requestStop(.shutdown) == true {
-            logger.info("shutdown: stopping the job to give it back to the queue", metadata: ["job": "\(runs[tag]!.job.id)"])
+        for run in intake.beginShutdown(mode) where runs[run]?.control.requestStop(.shutdown) == true {
+            logger.info("shutdown: stopping the job to give it back to the queue", metadata: ["job": "\(runs[run]!.job.id)"])
         }
-        return runs.isEmpty
+        return runs.isEmpty && claims.isEmpty && ends.isEmpty && unsentResults.isEmpty && requeueRefs.isEmpty
     }
 
-    /// After a connection loss: the broker has requeued our jobs, so stop every local run
-    /// (two GPUs must not do the same job) and wait, on the wake pipe, until they have ended.
-    private func abandonRuns() {
+    /// Without a broker at shutdown: stop every run and wait for them (their leases lapse and
+    /// other workers take the jobs).
+    private func stopAllRuns(_ reason: StopRequest, because why: String) {
         guard !runs.isEmpty else { return }
-        logger.warning("stopping \(runs.count) running job(s): their deliveries are lost and the broker requeued them")
-        for tag in intake.connectionLost() { runs[tag]?.control.requestStop(.deliveryLost) }
+        logger.warning("stopping \(runs.count) running job(s): \(why)")
+        for run in runs.values { run.control.requestStop(reason) }
         while !runs.isEmpty {
             for update in inbox.take() {
-                if case .finished = update.kind { _ = end(update.deliveryTag) }
+                if case .finished = update.kind, let run = runs.removeValue(forKey: update.run) {
+                    run.thread.join()
+                    _ = intake.finished(update.run)
+                }
             }
             if !runs.isEmpty { inbox.wake.wait(timeout: .seconds(1)) }
         }

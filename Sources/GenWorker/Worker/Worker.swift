@@ -7,12 +7,13 @@ struct JobUpdate: Sendable {
     enum Kind: Sendable {
         /// A `progress` event (published without a confirm; the next one supersedes it).
         case progress(JobEvent)
-        /// The run ended: its terminal event, or nil when it must publish nothing (its
-        /// delivery was lost, or the worker requeues it on shutdown).
+        /// The run ended: its terminal event, or nil when it must publish nothing (it lost
+        /// its ownership, or the worker requeues it on shutdown).
         case finished(JobEvent?)
     }
 
-    let deliveryTag: UInt64
+    /// The run's number (``JobIntake``'s run id).
+    let run: UInt64
     let kind: Kind
 }
 

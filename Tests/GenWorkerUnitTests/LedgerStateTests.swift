@@ -1,0 +1,161 @@
+import XCTest
+
+@testable import GenWorker
+
+/// The ledger's rules, folded record by record without a broker: which claim wins, which
+/// expiry counts, which end is the job's one result.
+final class LedgerStateTests: XCTestCase {
+    let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+    var state = LedgerState(retention: 24 * 3600)
+
+    func record(_ kind: LedgerRecord.Kind, _ worker: String, id: String? = nil, attempt: Int? = nil, counter: Int? = nil, ref: String)
+        -> LedgerEntry
+    {
+        var r = LedgerRecord(kind: kind, worker: worker, at: t0, ref: ref, id: id, attempt: attempt)
+        r.counter = counter
+        if kind == .claim {
+            r.job = #"{"id":"\#(id!)","task":"t2v-A14B","params":{}}"#
+            r.task = "t2v-A14B"
+            r.replyTo = "reply-\(ref)"
+        }
+        return .record(r)
+    }
+
+    func heartbeat(_ worker: String, counter: Int, runs: [(String, Int)], ref: String) -> LedgerEntry {
+        var r = LedgerRecord(kind: .heartbeat, worker: worker, at: t0, ref: ref)
+        r.counter = counter
+        r.runs = runs.map { HeartbeatRun(id: $0.0, attempt: $0.1) }
+        r.slots = 1
+        return .record(r)
+    }
+
+    func end(_ worker: String, id: String, attempt: Int, status: JobEventKind = .completed, ref: String) -> LedgerEntry {
+        var r = LedgerRecord(kind: .end, worker: worker, at: t0, ref: ref, id: id, attempt: attempt)
+        r.result = JobEvent(id: id, task: "t2v-A14B", event: status, worker: worker)
+        return .record(r)
+    }
+
+    func apply(_ entry: LedgerEntry, at seconds: TimeInterval = 0) -> [LedgerEffect] {
+        state.apply(entry, at: t0.addingTimeInterval(seconds))
+    }
+
+    func testTheFirstClaimWinsAndLaterOnesAttach() {
+        _ = apply(.submitted(id: "j", task: "t2v-A14B", submitter: "alice", at: t0))
+        XCTAssertEqual(state.jobs["j"]?.state, .queued)
+        XCTAssertEqual(apply(record(.claim, "w1", id: "j", ref: "c1")), [.claimDecided(ref: "c1", worker: "w1", id: "j", outcome: .won(attempt: 1))])
+        XCTAssertEqual(apply(record(.claim, "w2", id: "j", ref: "c2")), [.claimDecided(ref: "c2", worker: "w2", id: "j", outcome: .attached)])
+        XCTAssertEqual(state.jobs["j"]?.live?.worker, "w1")
+        XCTAssertEqual(state.jobs["j"]?.replies.map(\.replyTo), ["reply-c1", "reply-c2"], "both submitters get the result")
+        guard case .endDecided(_, _, _, true, _, let replies)? = apply(end("w1", id: "j", attempt: 1, ref: "e1")).first else { return XCTFail() }
+        XCTAssertEqual(replies.count, 2)
+        // A third submission after the end gets the recorded result.
+        guard case .claimDecided(_, _, _, .ended(let result))? = apply(record(.claim, "w3", id: "j", ref: "c3")).first else { return XCTFail() }
+        XCTAssertEqual(result.status, .completed)
+        XCTAssertEqual(state.jobs["j"]?.attempts.count, 1, "one run")
+    }
+
+    func testOnlyTheOwnersEndCountsAndOnlyOnce() {
+        _ = apply(record(.claim, "w1", id: "j", ref: "c1"))
+        guard case .endDecided(_, _, _, false, _, _)? = apply(end("w2", id: "j", attempt: 1, ref: "x")).first else {
+            return XCTFail("an end from a worker that does not own the attempt must not count")
+        }
+        guard case .endDecided(_, _, _, true, _, _)? = apply(end("w1", id: "j", attempt: 1, ref: "e1")).first else { return XCTFail() }
+        guard case .endDecided(_, _, _, false, let result, _)? = apply(end("w1", id: "j", attempt: 1, status: .failed, ref: "e2")).first else {
+            return XCTFail()
+        }
+        XCTAssertEqual(result?.status, .completed, "the first result stays the job's result")
+    }
+
+    func testAnExpiryCountsOnlyIfNoLaterRenewalStandsBeforeIt() {
+        _ = apply(record(.claim, "w1", id: "j", ref: "c1"))
+        _ = apply(heartbeat("w1", counter: 5, runs: [("j", 1)], ref: "h5"), at: 10)
+        // w2 saw counter 4 (stale): its expiry is invalid because renewal 5 came first.
+        XCTAssertEqual(
+            apply(record(.expire, "w2", id: "j", attempt: 1, counter: 4, ref: "x4"), at: 11),
+            [.expiryDecided(ref: "x4", worker: "w2", id: "j", valid: false, requeue: nil)])
+        XCTAssertEqual(state.jobs["j"]?.state, .running)
+        let effects = apply(record(.expire, "w3", id: "j", attempt: 1, counter: 5, ref: "x5"), at: 200)
+        XCTAssertEqual(effects.first, .attemptLost(id: "j", attempt: 1, worker: "w1"))
+        guard case .expiryDecided("x5", "w3", "j", true, let requeue?)? = effects.last else { return XCTFail() }
+        XCTAssertTrue(requeue.body.contains(#""id":"j""#))
+        XCTAssertEqual(state.jobs["j"]?.state, .queued)
+        XCTAssertEqual(state.jobs["j"]?.expiries, 1)
+        // A second expiry of the same attempt does not count again.
+        guard case .expiryDecided(_, _, _, false, nil)? = apply(record(.expire, "w4", id: "j", attempt: 1, counter: 5, ref: "x6")).first else {
+            return XCTFail()
+        }
+        // The cut-off owner's late result does not count; its heartbeat is told it is not the owner.
+        guard case .endDecided(_, _, _, false, _, _)? = apply(end("w1", id: "j", attempt: 1, ref: "late")).first else { return XCTFail() }
+        XCTAssertEqual(apply(heartbeat("w1", counter: 6, runs: [("j", 1)], ref: "h6")).first, .notOwner(worker: "w1", id: "j", attempt: 1))
+        // The requeued job is claimed again: attempt 2.
+        XCTAssertEqual(apply(record(.claim, "w2", id: "j", ref: "c2")).first, .claimDecided(ref: "c2", worker: "w2", id: "j", outcome: .won(attempt: 2)))
+    }
+
+    func testAReleaseRequeuesWithoutCountingAnAttemptAndOnlyFromTheOwner() {
+        _ = apply(record(.claim, "w1", id: "j", ref: "c1"))
+        guard case .expiryDecided(_, _, _, false, _)? = apply(record(.release, "w2", id: "j", attempt: 1, ref: "r0")).first else { return XCTFail() }
+        guard case .expiryDecided(_, _, _, true, _)? = apply(record(.release, "w1", id: "j", attempt: 1, ref: "r1")).last else { return XCTFail() }
+        XCTAssertEqual(state.jobs["j"]?.expiries, 0)
+        XCTAssertEqual(state.jobs["j"]?.attempts.last?.outcome, "released")
+    }
+
+    func testOverdueListsLiveAttemptsNotRenewedForALease() {
+        _ = apply(record(.claim, "w1", id: "a", ref: "c1"))
+        _ = apply(record(.claim, "w2", id: "b", ref: "c2"), at: 50)
+        _ = apply(heartbeat("w1", counter: 3, runs: [("a", 1)], ref: "h"), at: 60)
+        XCTAssertTrue(state.overdue(at: t0.addingTimeInterval(150), lease: 120).isEmpty)
+        XCTAssertEqual(state.overdue(at: t0.addingTimeInterval(171), lease: 120).map(\.id), ["b"])
+        let both = state.overdue(at: t0.addingTimeInterval(181), lease: 120)
+        XCTAssertEqual(both.map(\.id), ["a", "b"])
+        XCTAssertEqual(both.map(\.counter), [3, -1])
+    }
+
+    func testAReplayedRecordIsDatedByItsOwnTime() {
+        var r = LedgerRecord(kind: .claim, worker: "w1", at: t0, ref: "c", id: "j")
+        r.job = "{}"
+        _ = state.apply(.record(r), at: t0.addingTimeInterval(1000), live: false)
+        XCTAssertEqual(state.jobs["j"]?.renewedAt, t0, "a worker that starts late still sees how old the claim is")
+        XCTAssertEqual(state.overdue(at: t0.addingTimeInterval(1000), lease: 120).map(\.id), ["j"])
+    }
+
+    func testCancelsAreKeptPerJobWithTheirUsers() {
+        XCTAssertEqual(apply(.cancelled(id: "j", user: "bob")), [.cancelRequested(id: "j", user: "bob", attempt: nil)])
+        XCTAssertFalse(state.jobs["j"]!.known, "a cancel alone does not make a job known to status")
+        _ = apply(record(.claim, "w1", id: "j", ref: "c"))
+        XCTAssertTrue(state.jobs["j"]!.isCancelled { $0 == "bob" })
+        XCTAssertFalse(state.jobs["j"]!.isCancelled { $0 == "eve" })
+    }
+
+    func testEndedJobsAndSilentWorkersAreForgottenAfterTheRetention() {
+        var small = LedgerState(retention: 100)
+        _ = small.apply(heartbeat("w1", counter: 1, runs: [], ref: "h"), at: t0)
+        var r = LedgerRecord(kind: .claim, worker: "w1", at: t0, ref: "c", id: "done")
+        r.job = "{}"
+        _ = small.apply(.record(r), at: t0)
+        _ = small.apply(end("w1", id: "done", attempt: 1, ref: "e"), at: t0)
+        r.id = "running"
+        r.ref = "c2"
+        _ = small.apply(.record(r), at: t0)
+        _ = small.apply(.other, at: t0.addingTimeInterval(200))
+        XCTAssertNil(small.jobs["done"])
+        XCTAssertNotNil(small.jobs["running"], "a live attempt stays until it ends or expires")
+        XCTAssertTrue(small.workers.isEmpty)
+    }
+
+    func testReadsSubmissionsCancelsAndRecordsByTheirExchange() {
+        let topology = WorkerConfiguration.TopologySection()
+        let job = Array(#"{"id":"x1","task":"ti2v-5B","params":{}}"#.utf8)
+        XCTAssertEqual(
+            LedgerEntry.read(exchange: topology.jobsExchange, properties: .init(userID: "alice"), body: job, topology: topology),
+            .submitted(id: "x1", task: "ti2v-5B", submitter: "alice", at: nil))
+        XCTAssertEqual(
+            LedgerEntry.read(exchange: topology.cancelExchange, properties: .init(userID: "bob"), body: Array(#"{"id":"x1"}"#.utf8), topology: topology),
+            .cancelled(id: "x1", user: "bob"))
+        let record = LedgerRecord(kind: .marker, worker: "w", at: t0, ref: "m")
+        XCTAssertEqual(
+            LedgerEntry.read(exchange: "", properties: .init(), body: try! ProtocolCoding.encode(record), topology: topology), .record(record))
+        XCTAssertEqual(LedgerEntry.read(exchange: "", properties: .init(), body: Array("garbage".utf8), topology: topology), .other)
+        XCTAssertEqual(
+            LedgerEntry.read(exchange: topology.jobsExchange, properties: .init(), body: Array(#"{"id":"../x"}"#.utf8), topology: topology), .other)
+    }
+}
