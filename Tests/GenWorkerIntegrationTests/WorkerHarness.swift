@@ -36,6 +36,8 @@ final class WorkerHarness {
         c.inputs.roots = [root.appendingPathComponent("inputs").path]
         c.outputs.dir = root.appendingPathComponent("outputs").path
         c.supervisor.graceSeconds = 1
+        // A dead worker's job is taken over after the lease: short, so tests that kill workers stay quick.
+        c.jobs.leaseSeconds = 6
         let t = prefix
         c.topology.jobsExchange = "\(t).jobs"
         c.topology.jobsQueue = "\(t).jobs"
@@ -224,7 +226,7 @@ extension WorkerHarness {
         let t = c.topology
         let yaml = """
             amqp:
-              url: \(c.amqp.url)
+              \(c.amqp.urls.isEmpty ? "url: \(c.amqp.url)" : "urls: [\(c.amqp.urls.joined(separator: ", "))]")
               reconnect_max_s: 1
             worker:
               name: \(name)

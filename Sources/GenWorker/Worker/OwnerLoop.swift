@@ -129,8 +129,8 @@ final class OwnerLoop {
                 logger.info("reconnecting in \(backoff)")
                 let end = ContinuousClock.now + backoff
                 while inbox.shutdownMode == nil, ContinuousClock.now < end {
-                    for update in inbox.take() { handle(update, link: nil) }
                     fence()
+                    for update in inbox.take() { handle(update, link: nil) }
                     inbox.wake.wait(timeout: min(end - .now, .seconds(1)))
                 }
                 backoff = min(backoff * 2, configuration.amqp.reconnectMax)
@@ -174,12 +174,17 @@ final class OwnerLoop {
             logger.info("consuming \(configuration.topology.jobsQueue) with \(configuration.worker.slots) slot(s) as \(configuration.worker.name)")
         }
         while true {
+            // The fence first: a worker waking from a freeze must not publish what it no longer owns.
+            fence()
             for update in inbox.take() { handle(update, link: link) }
             try flushResults(link)
-            fence()
             if ContinuousClock.now >= nextHeartbeat { try writeHeartbeat(link) }
             try expireOverdue(link)
-            if let mode = inbox.shutdownMode, try shutDown(mode, link: &link) { return }
+            if let mode = inbox.shutdownMode {
+                if try shutDown(mode, link: &link) { return }
+            } else {
+                try balanceIntake(&link)
+            }
             var wait = min(Duration.seconds(1), max(nextHeartbeat - .now, .zero))
             if let drainDeadline { wait = min(wait, max(drainDeadline - .now, .zero)) }
             guard let event = try link.connection.nextEvent(timeout: wait) else { continue }
@@ -473,6 +478,16 @@ final class OwnerLoop {
         try link.write(record)
     }
 
+    /// Deliveries are acked when claimed, so the prefetch no longer bounds what a worker
+    /// takes: it consumes only while a slot is free.
+    private func balanceIntake(_ link: inout BrokerLink) throws {
+        if intake.freeSlots.isEmpty, link.jobsConsumer != nil {
+            try link.stopConsumingJobs()
+        } else if !intake.freeSlots.isEmpty, link.jobsConsumer == nil {
+            try link.consumeJobs()
+        }
+    }
+
     /// Once caught up: proposes the expiry of every live attempt not renewed for a lease.
     private func expireOverdue(_ link: BrokerLink) throws {
         guard caughtUp else { return }
@@ -534,7 +549,7 @@ final class OwnerLoop {
                 mode = .requeue
             }
         }
-        if link.jobsConsumer != nil {
+        if inbox.isConsuming {
             try link.stopConsumingJobs()
             setConsuming(false)
             logger.info("shutting down (\(mode.rawValue)): \(runs.count) job(s) running")
