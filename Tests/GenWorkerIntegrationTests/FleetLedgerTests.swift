@@ -282,7 +282,7 @@ final class FleetLedgerTests: XCTestCase {
         func cli(_ arguments: [String]) throws -> (status: Int32, out: String) {
             let errors = harness.root.appendingPathComponent("cli.err").path
             let run = try TestBroker.runCapturing(TestBroker.genworkerExecutable, arguments + ["--config", config], stderrPath: errors)
-            return (run.status, run.output + ((try? String(contentsOfFile: errors, encoding: .utf8)) ?? ""))
+            return ((run.status >> 8) & 0xff, run.output + ((try? String(contentsOfFile: errors, encoding: .utf8)) ?? ""))
         }
         let done = try cli(["status", "asked-done"])
         XCTAssertEqual(done.status, 0)
