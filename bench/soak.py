@@ -42,11 +42,11 @@ def config(name):
         for key, suffix in [("jobs_exchange", "jobs"), ("jobs_queue", "jobs"), ("cancel_exchange", "cancel"),
                             ("cancel_stream", "cancel.log"), ("events_exchange", "events"), ("results_queue", "results"),
                             ("dead_exchange", "dead"), ("dead_queue", "dead"), ("unrouted_exchange", "unrouted"),
-                            ("unrouted_queue", "unrouted")]:
+                            ("unrouted_queue", "unrouted"), ("ledger_stream", "ledger")]:
             f.write("  %s: %s.%s\n" % (key, prefix, suffix))
         f.write("wan:\n  python: %s\n  repo: %s\n  checkpoints: /tmp\noutputs:\n  dir: %s\n"
                 % (PY, os.path.join(ROOT, "examples", "standin"), os.path.join(work, "out")))
-        f.write("supervisor:\n  grace_s: 2\nshutdown:\n  mode: drain\n  drain_timeout_s: 20\nmetrics:\n  enabled: false\n")
+        f.write("supervisor:\n  grace_s: 2\njobs:\n  lease_s: 10\nshutdown:\n  mode: drain\n  drain_timeout_s: 20\nmetrics:\n  enabled: false\n")
         f.write("env:\n  set:\n    GENWORKER_STANDIN_LEDGER: %s\n" % ledger)
     return path
 

@@ -2,9 +2,9 @@
 # `make fleet`: a three-node RabbitMQ cluster (scripts/cluster.sh), three workers on the
 # stand-in generator, each first connected to a different node (amqp.urls in a different
 # order), six jobs, and node 2 restarted while they run. Prints every event as it comes.
-# What it shows today: a worker whose node goes away reconnects through another node; the
-# jobs it was running go back to the queue and run again (their `started` events say
-# redelivered), and every job ends with one result.
+# What it shows: a worker whose node goes away reconnects through another node while its
+# jobs keep running (each starts once), and every job ends with one result. Then
+# `genworker workers` and `genworker jobs` from the ledger.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -73,4 +73,6 @@ for line in open(sys.argv[1]):
 for job in sorted(set(starts) | set(ends)):
     print("%-24s started %d time(s), ended %s on %s" % (job, starts[job], *ends.get(job, ("-", "-"))))
 PY
+echo "== genworker workers"; "$bin" workers --url "${urls[0]}" --config "$demo/worker-1.yaml"
+echo "== genworker jobs"; "$bin" jobs --url "${urls[0]}" --config "$demo/worker-1.yaml"
 for i in 1 2 3; do echo "== worker fleet-$i"; grep -E "connected to|connection ended|reconnecting|consuming" "$demo/worker-$i.log" || true; done

@@ -10,7 +10,7 @@ struct GenworkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "genworker",
         abstract: "Runs Wan2.2 video-generation jobs from RabbitMQ, and talks to the workers.",
-        subcommands: [Run.self, Submit.self, Cancel.self, Watch.self, Status.self, Jobs.self, Workers.self, Declare.self])
+        subcommands: [Run.self, Submit.self, Cancel.self, Watch.self, Status.self, Jobs.self, Workers.self, Dashboard.self, HashPassword.self, Declare.self])
 
     /// Usage errors (bad arguments) print the usage and exit 64; a runtime failure (a
     /// broker that is down, a port already taken, a bad config) prints one line saying what
@@ -116,6 +116,26 @@ struct Run: AsyncParsableCommand {
             mode = chosen
         }
         try await WorkerApplication.run(configuration: configuration, mode: mode, logger: Logger(label: "genworker"))
+    }
+}
+
+struct Dashboard: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve the web dashboard (dashboard.address, dashboard.port) until SIGTERM or SIGINT.")
+    @OptionGroup var options: CommonOptions
+
+    func run() async throws {
+        let configuration = try options.load()
+        try await DashboardServices.run(configuration: configuration, logger: Logger(label: "genworker-dashboard"))
+    }
+}
+
+struct HashPassword: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hash-password", abstract: "Read a password on stdin, print its bcrypt hash for dashboard.users.")
+
+    func run() throws {
+        guard let password = readLine(strippingNewline: true), !password.isEmpty else { throw ValidationError("give the password on stdin") }
+        print(DashboardPassword.hash(password))
     }
 }
 

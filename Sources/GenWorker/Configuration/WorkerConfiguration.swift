@@ -414,6 +414,55 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable {
         }
     }
 
+    public struct DashboardSection: Sendable, Equatable, Decodable {
+        /// `dashboard.enabled`: also serve the dashboard from inside `genworker run`
+        /// (`genworker dashboard` serves it on its own either way).
+        public var enabled = false
+        /// `dashboard.address`: loopback by default; the dashboard is off the network until you say so.
+        public var address = "127.0.0.1"
+        /// `dashboard.port`: 0 picks a free port (logged).
+        public var port = 8080
+        /// `dashboard.users`: user name → bcrypt hash (`genworker hash-password`). Without
+        /// users the dashboard is read-only; cancel and submit need a user (HTTP basic auth).
+        public var users: [String: String] = [:]
+        /// `dashboard.admins`: dashboard users who may cancel any job (others: the jobs they submitted).
+        public var admins: [String] = []
+        /// `dashboard.outputs_dir`: where the videos are, seen from the dashboard; when set, a job's page plays its video.
+        public var outputsDir: String?
+        /// `dashboard.max_jobs`: the most jobs kept in memory (the oldest ended ones go first).
+        public var maxJobs = 100_000
+        /// `dashboard.offline_after_s`: a worker silent this long is shown offline ...
+        public var offlineAfterSeconds: Double = 90
+        /// `dashboard.drop_after_s`: ... and this long, dropped from the list.
+        public var dropAfterSeconds: Double = 3600
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case enabled, address, port, users, admins
+            case outputsDir = "outputs_dir"
+            case maxJobs = "max_jobs"
+            case offlineAfterSeconds = "offline_after_s"
+            case dropAfterSeconds = "drop_after_s"
+        }
+
+        public init() {}
+        public init(from decoder: Decoder) throws {
+            self.init()
+            let c = try ConfigReader(decoder, CodingKeys.self)
+            try c.read(&enabled, .enabled)
+            try c.read(&address, .address)
+            try c.read(&port, .port, 0...65535)
+            try c.read(&users, .users)
+            try c.read(&admins, .admins)
+            try c.read(&outputsDir, .outputsDir)
+            try c.read(&maxJobs, .maxJobs, 100...10_000_000)
+            try c.read(&offlineAfterSeconds, .offlineAfterSeconds, seconds: true)
+            try c.read(&dropAfterSeconds, .dropAfterSeconds, seconds: true)
+            for (user, hash) in users where !hash.hasPrefix("$2") {
+                throw GenWorkerError(.configuration, "dashboard.users.\(user) must be a bcrypt hash (genworker hash-password), not a password")
+            }
+        }
+    }
+
     public var amqp = AMQPSection()
     public var worker = WorkerSection()
     public var topology = TopologySection()
@@ -428,9 +477,10 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable {
     public var metrics = MetricsSection()
     public var log = LogSection()
     public var cancel = CancelSection()
+    public var dashboard = DashboardSection()
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case amqp, worker, topology, wan, inputs, outputs, supervisor, jobs, env, progress, shutdown, metrics, log, cancel
+        case amqp, worker, topology, wan, inputs, outputs, supervisor, jobs, env, progress, shutdown, metrics, log, cancel, dashboard
     }
 
     public init() {}
@@ -452,6 +502,7 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable {
         try c.read(&metrics, .metrics)
         try c.read(&log, .log)
         try c.read(&cancel, .cancel)
+        try c.read(&dashboard, .dashboard)
     }
 
     /// Marks this worker's generators (`GENWORKER_OWNER`): the worker's name and its queue.
@@ -561,5 +612,6 @@ extension WorkerConfiguration {
             + keys(.env, EnvSection.CodingKeys.self) + keys(.progress, ProgressSection.CodingKeys.self)
             + keys(.shutdown, ShutdownSection.CodingKeys.self) + keys(.metrics, MetricsSection.CodingKeys.self)
             + keys(.log, LogSection.CodingKeys.self) + keys(.cancel, CancelSection.CodingKeys.self)
+            + keys(.dashboard, DashboardSection.CodingKeys.self)
     }
 }

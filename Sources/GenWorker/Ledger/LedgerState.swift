@@ -240,6 +240,11 @@ public struct LedgerState: Sendable {
         return [.endDecided(ref: record.ref, worker: record.worker, id: id, counted: counts, result: jobs[id]?.result, replies: jobs[id]?.replies ?? [])]
     }
 
+    /// Forgets jobs (the dashboard's `max_jobs` cap).
+    public mutating func forget(_ ids: [String]) {
+        for id in ids { jobs[id] = nil }
+    }
+
     /// Live attempts not renewed for `lease` by `now`: what a caught-up worker may expire.
     public func overdue(at now: Date, lease: TimeInterval) -> [(id: String, attempt: Int, counter: Int)] {
         jobs.values.compactMap { job in

@@ -24,7 +24,34 @@ public enum WorkerApplication {
             service.startAfter = listening
         }
         services.append(.init(service: service))
+        if configuration.dashboard.enabled { services += try DashboardServices.make(configuration: configuration, logger: logger) }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+/// The dashboard's services: the follower of the ledger and the web application. Served by
+/// `genworker dashboard`, or by `genworker run` with `dashboard.enabled`.
+public enum DashboardServices {
+    public static func make(
+        configuration: WorkerConfiguration, logger: Logger, onListening: @escaping @Sendable (Int) -> Void = { _ in }
+    ) throws -> [ServiceGroupConfiguration.ServiceConfiguration] {
+        let view = FleetView(retention: Double(configuration.topology.ledgerRetentionHours) * 3600, maxJobs: configuration.dashboard.maxJobs)
+        let follower = FleetFollower(configuration: configuration, view: view, logger: logger)
+        let address = configuration.dashboard.address
+        let application = try DashboardApplication(
+            configuration: configuration, follower: follower, logger: logger,
+            onListening: { port in
+                logger.info("dashboard on http://\(MetricsEndpoint.show(address)):\(port)/")
+                onListening(port)
+            })
+        return [.init(service: follower), .init(service: application)]
+    }
+
+    /// `genworker dashboard`: the two services alone, until SIGTERM or SIGINT.
+    public static func run(configuration: WorkerConfiguration, logger: Logger) async throws {
+        let group = ServiceGroup(
+            configuration: .init(services: try make(configuration: configuration, logger: logger), gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 }
