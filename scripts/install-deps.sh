@@ -11,12 +11,14 @@ command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v tmux >/dev/null || need+=(tmux)
 command -v curl >/dev/null || need+=(curl)
 command -v promtool >/dev/null || need+=(prometheus)   # promtool checks the alert rules
+command -v chromium >/dev/null || need+=(chromium)      # the dashboard's browser tests (headless)
+command -v chromedriver >/dev/null || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   echo "install-deps: apt-get install ${need[*]}" >&2
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-for module in pika jsonschema; do
+for module in pika jsonschema selenium; do
   if ! python3 -c "import $module" 2>/dev/null; then
     echo "install-deps: pip install $module" >&2
     python3 -m pip install -q --root-user-action=ignore "$module" 2>/dev/null || python3 -m pip install -q "$module"

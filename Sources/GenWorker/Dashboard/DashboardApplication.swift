@@ -24,6 +24,7 @@ public typealias DashboardContext = BasicAuthRequestContext<DashboardUser>
 /// is open; cancel and submit need a `dashboard.users` user (HTTP basic auth).
 public struct DashboardApplication: Service {
     let application: Application<RouterResponder<DashboardContext>>
+    let view: FleetView
     let address: String
     let port: Int
 
@@ -92,12 +93,16 @@ public struct DashboardApplication: Service {
         router.get("/api/queues") { _, _ in try Self.json(view.queues) }
         // Live: every change of a job, as server-sent events.
         router.get("/api/stream") { _, _ -> Response in
-            let updates = view.subscribe()
+            let (subscription, updates) = view.subscribe()
             return Response(
                 status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
                 body: .init { writer in
+                    // A page that went away fails the next write (a ping every 5 s at the latest).
+                    defer { view.unsubscribe(subscription) }
                     try await writer.write(ByteBuffer(string: ": connected\n\n"))
-                    for await json in updates { try await writer.write(ByteBuffer(string: "data: \(json)\n\n")) }
+                    for await json in updates {
+                        try await writer.write(ByteBuffer(string: json == ":" ? ":\n\n" : "data: \(json)\n\n"))
+                    }
                     try await writer.finish(nil)
                 })
         }
@@ -133,6 +138,7 @@ public struct DashboardApplication: Service {
             return try Self.json(["id": id, "state": "cancelling"], status: .accepted)
         }
 
+        self.view = view
         address = dashboard.address
         port = dashboard.port
         var serverLogger = logger
@@ -146,7 +152,12 @@ public struct DashboardApplication: Service {
 
     public func run() async throws {
         do {
-            try await application.run()
+            // Live pages hold their responses open: end them, or the server would wait for them forever.
+            try await withGracefulShutdownHandler {
+                try await application.run()
+            } onGracefulShutdown: { [view] in
+                view.finishAll()
+            }
         } catch {
             throw GenWorkerError(
                 .listenFailed, "cannot serve the dashboard on \(MetricsEndpoint.show(address)):\(port): \(error)",

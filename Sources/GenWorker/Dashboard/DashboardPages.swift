@@ -123,6 +123,7 @@ struct Pages: Sendable {
                 case .choice(let choices):
                     field["hasChoices"] = true
                     field["choices"] = choices
+                    field["blank"] = name != "size"
                 case .flag: field["flag"] = true
                 case .text: field["long"] = true
                 case .integer(let range): field["hint"] = "\(range.lowerBound)…\(range.upperBound), generate.py's default if empty"

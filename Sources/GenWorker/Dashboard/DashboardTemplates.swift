@@ -126,7 +126,7 @@ enum DashboardTemplates {
         <p><select id="task" onchange="showTask(this.value)">{{#tasks}}<option value="{{name}}">{{name}}</option>{{/tasks}}</select></p>
         {{#tasks}}<form class="task" data-task="{{name}}" style="display:none" onsubmit="return send(this)"><table>
         {{#fields}}<tr><th>{{name}}{{#required}} *{{/required}}</th><td>
-        {{#hasChoices}}<select name="{{name}}">{{#choices}}<option>{{.}}</option>{{/choices}}</select>{{/hasChoices}}
+        {{#hasChoices}}<select name="{{name}}">{{#blank}}<option value="">generate.py's default</option>{{/blank}}{{#choices}}<option>{{.}}</option>{{/choices}}</select>{{/hasChoices}}
         {{^hasChoices}}{{#flag}}<input type="checkbox" name="{{name}}" value="true">{{/flag}}{{^flag}}{{#long}}<textarea name="{{name}}" rows="3" cols="70"></textarea>{{/long}}{{^long}}<input name="{{name}}" placeholder="{{hint}}">{{/long}}{{/flag}}{{/hasChoices}}
         </td></tr>{{/fields}}
         <tr><th>timeout_s</th><td><input name="timeout_s" placeholder="default {{defaultTimeout}}"></td></tr>

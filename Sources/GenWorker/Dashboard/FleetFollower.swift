@@ -116,6 +116,7 @@ public final class FleetFollower: Service, Sendable {
             try runCommands(publisher)
             if ContinuousClock.now >= nextDepths {
                 view.setQueues(try depths(connection))
+                view.ping()
                 nextDepths = .now + .seconds(5)
             }
             guard let event = try connection.nextEvent(timeout: .seconds(1)) else {

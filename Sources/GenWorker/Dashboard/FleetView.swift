@@ -152,16 +152,25 @@ public final class FleetView: Sendable {
 
     // MARK: - Watchers
 
-    /// A stream of job summaries (JSON) as they change, until the caller stops reading.
-    public func subscribe() -> AsyncStream<String> {
+    /// A stream of job summaries (JSON) as they change, until ``unsubscribe(_:)`` (or shutdown).
+    public func subscribe() -> (id: UUID, updates: AsyncStream<String>) {
         let (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1000))
         let id = UUID()
         subscribers.withLock { $0[id] = continuation }
-        continuation.onTermination = { [weak self] _ in _ = self?.subscribers.withLock { $0.removeValue(forKey: id) } }
-        return stream
+        return (id, stream)
     }
 
+    public func unsubscribe(_ id: UUID) { subscribers.withLock { $0.removeValue(forKey: id) }?.finish() }
+
     public var watchers: Int { subscribers.withLock { $0.count } }
+
+    /// A comment line to every watcher: a page that went away is noticed at this write.
+    func ping() { broadcast(":") }
+
+    /// Ends every watcher's stream (shutdown: their responses finish, the server can stop).
+    func finishAll() {
+        for continuation in subscribers.withLock({ Array($0.values) }) { continuation.finish() }
+    }
 
     private func broadcast(_ json: String) {
         for continuation in subscribers.withLock({ Array($0.values) }) { continuation.yield(json) }
