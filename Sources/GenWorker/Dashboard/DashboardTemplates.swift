@@ -37,6 +37,7 @@ enum DashboardTemplates {
           return j.state;
         }
         function apply(j){
+          window.applied=(window.applied||0)+1;
           document.querySelectorAll('[data-job="'+CSS.escape(j.id)+'"]').forEach(function(row){
             var s=row.querySelector('.st'); if(s) s.innerHTML=fmt(j);
             var b=row.querySelector('.bar>i'); if(b) b.style.width=(j.percent||0)+'%';

@@ -55,6 +55,7 @@ struct WorkerMetrics: Sendable {
         connected(false)
         _ = Counter(label: "genworker_cancels_ignored_total", dimensions: [("reason", "unauthorized")])
         _ = Metrics.Timer(label: "genworker_cancel_latency_seconds", preferredDisplayUnit: .seconds)
+        ledgerLag(seconds: 0)
     }
 
     /// `genworker_pipeline_builds_total`: warm jobs whose pipeline had to be built.
@@ -67,13 +68,17 @@ struct WorkerMetrics: Sendable {
     /// kill after a stop that did not take, recycling, idle exit).
     func runnerRestarted() { Counter(label: "genworker_runner_restarts_total").increment() }
 
-    /// `genworker_broker_connected`: 1 while connected and consuming.
     /// How long the last ledger catch-up took, and how many records it folded.
     func ledgerCaughtUp(seconds: Double, records: Int) {
         Gauge(label: "genworker_ledger_catchup_seconds").record(seconds)
         Counter(label: "genworker_ledger_records_total").increment(by: Int64(records))
     }
 
+    /// `genworker_ledger_lag_seconds`: from writing a heartbeat to reading it back through
+    /// the ledger (how far behind the order this worker's renewals and decisions are).
+    func ledgerLag(seconds: Double) { Gauge(label: "genworker_ledger_lag_seconds").record(seconds) }
+
+    /// `genworker_broker_connected`: 1 while connected and consuming.
     func connected(_ value: Bool) {
         Gauge(label: "genworker_broker_connected").record(value ? 1 : 0)
     }

@@ -281,6 +281,8 @@ final class OwnerLoop {
             metrics.slots(busy: intake.busySlots, total: configuration.worker.slots)
         case .heartbeat(let ref, let worker) where worker == me:
             guard let heartbeat = heartbeats.removeValue(forKey: ref) else { return }
+            let lag = (ContinuousClock.now - heartbeat.writtenAt).components
+            metrics.ledgerLag(seconds: Double(lag.seconds) + Double(lag.attoseconds) / 1e18)
             for run in heartbeat.runs where runs[run] != nil {
                 runs[run]!.renewedAt = max(runs[run]!.renewedAt, heartbeat.writtenAt)
             }
