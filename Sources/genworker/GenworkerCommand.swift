@@ -10,7 +10,9 @@ struct GenworkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "genworker",
         abstract: "Runs Wan2.2 video-generation jobs from RabbitMQ, and talks to the workers.",
-        subcommands: [Run.self, Submit.self, Cancel.self, Watch.self, Status.self, Jobs.self, Workers.self, Dashboard.self, HashPassword.self, Declare.self])
+        subcommands: [
+            Run.self, Submit.self, Cancel.self, Watch.self, Status.self, Jobs.self, Workers.self, Dashboard.self, HashPassword.self, Declare.self,
+        ])
 
     /// Usage errors (bad arguments) print the usage and exit 64; a runtime failure (a
     /// broker that is down, a port already taken, a bad config) prints one line saying what
@@ -259,7 +261,9 @@ struct Status: ParsableCommand {
         let ledger = try LedgerReader.read(connection: connection, configuration: configuration)
         guard let job = ledger.jobs[id], job.known else {
             FileHandle.standardError.write(
-                Data("genworker: no job '\(id)' in the ledger's window (topology.ledger_retention_h = \(configuration.topology.ledgerRetentionHours) h)\n".utf8))
+                Data(
+                    "genworker: no job '\(id)' in the ledger's window (topology.ledger_retention_h = \(configuration.topology.ledgerRetentionHours) h)\n"
+                        .utf8))
             throw ExitCode(3)
         }
         FileHandle.standardOutput.write(Data(try ProtocolCoding.encode(JobStatus(job)) + [UInt8(ascii: "\n")]))

@@ -97,7 +97,9 @@ final class DashboardBrowserTests: XCTestCase {
         let noUser = try curl(["-X", "POST", "-H", "content-type: application/json", "-d", job, "\(base)/api/jobs"])
         XCTAssertEqual(noUser.code, 401, "submit needs a user")
         XCTAssertEqual(try curl(["-u", "alice:wrong", "-X", "POST", "-d", job, "\(base)/api/jobs"]).code, 401)
-        let bad = try curl(["-u", "bob:bob-pw", "-X", "POST", "-d", #"{"id":"dash-bad","task":"t2v-A14B","params":{"prompt":"x","size":"1*1"}}"#, "\(base)/api/jobs"])
+        let bad = try curl([
+            "-u", "bob:bob-pw", "-X", "POST", "-d", #"{"id":"dash-bad","task":"t2v-A14B","params":{"prompt":"x","size":"1*1"}}"#, "\(base)/api/jobs",
+        ])
         XCTAssertEqual(bad.code, 400)
         XCTAssertTrue(bad.body.contains("params.size"), "the worker's own validation message: \(bad.body)")
         XCTAssertEqual(try curl(["-u", "bob:bob-pw", "-X", "POST", "-d", job, "\(base)/api/jobs"]).code, 202)

@@ -94,7 +94,9 @@ final class WorkerHarness {
         for (_, done) in workers { _ = done.wait(timeout: .now() + 60) }
         workers.removeAll()
         let t = configuration.topology
-        for queue in [t.jobsQueue, t.deadQueue, t.unroutedQueue, t.cancelStream, t.resultsQueue, t.ledgerStream] { _ = try? channel.deleteQueue(queue) }
+        for queue in [t.jobsQueue, t.deadQueue, t.unroutedQueue, t.cancelStream, t.resultsQueue, t.ledgerStream] {
+            _ = try? channel.deleteQueue(queue)
+        }
         for exchange in [t.jobsExchange, t.cancelExchange, t.eventsExchange, t.deadExchange, t.unroutedExchange] {
             try? channel.deleteExchange(exchange)
         }

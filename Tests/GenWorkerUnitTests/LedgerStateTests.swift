@@ -88,7 +88,8 @@ final class LedgerStateTests: XCTestCase {
         guard case .endDecided(_, _, _, false, _, _)? = apply(end("w1", id: "j", attempt: 1, ref: "late")).first else { return XCTFail() }
         XCTAssertEqual(apply(heartbeat("w1", counter: 6, runs: [("j", 1)], ref: "h6")).first, .notOwner(worker: "w1", id: "j", attempt: 1))
         // The requeued job is claimed again: attempt 2.
-        XCTAssertEqual(apply(record(.claim, "w2", id: "j", ref: "c2")).first, .claimDecided(ref: "c2", worker: "w2", id: "j", outcome: .won(attempt: 2)))
+        XCTAssertEqual(
+            apply(record(.claim, "w2", id: "j", ref: "c2")).first, .claimDecided(ref: "c2", worker: "w2", id: "j", outcome: .won(attempt: 2)))
     }
 
     func testAReleaseRequeuesWithoutCountingAnAttemptAndOnlyFromTheOwner() {
@@ -149,7 +150,8 @@ final class LedgerStateTests: XCTestCase {
             LedgerEntry.read(exchange: topology.jobsExchange, properties: .init(userID: "alice"), body: job, topology: topology),
             .submitted(id: "x1", task: "ti2v-5B", submitter: "alice", at: nil))
         XCTAssertEqual(
-            LedgerEntry.read(exchange: topology.cancelExchange, properties: .init(userID: "bob"), body: Array(#"{"id":"x1"}"#.utf8), topology: topology),
+            LedgerEntry.read(
+                exchange: topology.cancelExchange, properties: .init(userID: "bob"), body: Array(#"{"id":"x1"}"#.utf8), topology: topology),
             .cancelled(id: "x1", user: "bob"))
         let record = LedgerRecord(kind: .marker, worker: "w", at: t0, ref: "m")
         XCTAssertEqual(

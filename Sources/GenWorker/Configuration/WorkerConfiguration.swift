@@ -580,7 +580,8 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable {
         guard supervisor.graceSeconds <= 0.4 * jobs.leaseSeconds else {
             throw GenWorkerError(
                 .configuration,
-                "jobs.lease_s (\(jobs.leaseSeconds)) must be at least 2.5 × supervisor.grace_s (\(supervisor.graceSeconds)): an owner cut off from the ledger must stop its run, grace included, before the lease ends")
+                "jobs.lease_s (\(jobs.leaseSeconds)) must be at least 2.5 × supervisor.grace_s (\(supervisor.graceSeconds)): an owner cut off from the ledger must stop its run, grace included, before the lease ends"
+            )
         }
         guard !worker.tasks.isEmpty else { throw GenWorkerError(.configuration, "worker.tasks: serve at least one task") }
         guard !worker.name.isEmpty else { throw GenWorkerError(.configuration, "worker.name must not be empty") }

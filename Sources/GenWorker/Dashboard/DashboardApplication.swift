@@ -46,7 +46,10 @@ public struct DashboardApplication: Service {
         // Pages.
         router.get("/") { request, _ in
             let q = request.uri.queryParameters
-            return Self.html(pages.jobs(state: q["state"].map(String.init), task: q["task"].map(String.init), worker: q["worker"].map(String.init), text: q["q"].map(String.init)))
+            return Self.html(
+                pages.jobs(
+                    state: q["state"].map(String.init), task: q["task"].map(String.init), worker: q["worker"].map(String.init),
+                    text: q["q"].map(String.init)))
         }
         router.get("/jobs") { request, _ -> Response in
             guard let id = request.uri.queryParameters["id"], !id.isEmpty else { return Self.redirect("/") }
@@ -172,7 +175,8 @@ public struct DashboardApplication: Service {
     }
 
     static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
-        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try ProtocolCoding.encode(value))))
+        Response(
+            status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try ProtocolCoding.encode(value))))
     }
 
     static func redirect(_ location: String) -> Response { Response(status: .seeOther, headers: [.location: location]) }

@@ -56,12 +56,17 @@ struct Pages: Sendable {
         var values = row(summary)
         values["title"] = id
         values["attempts"] = job.attempts.map {
-            ["number": $0.number, "worker": $0.worker, "claimed": Self.time($0.claimedAt), "ended": Self.time($0.endedAt), "outcome": $0.outcome ?? "running"]
+            [
+                "number": $0.number, "worker": $0.worker, "claimed": Self.time($0.claimedAt), "ended": Self.time($0.endedAt),
+                "outcome": $0.outcome ?? "running",
+            ]
         }
         if let params {
             values["params"] = (try? String(decoding: ProtocolCoding.encode(params.params), as: UTF8.self)) ?? ""
             // The command line the worker runs, built by the worker's own code when the job validates here.
-            if let body = try? ProtocolCoding.encode(params), let request = try? JobValidator(configuration: configuration).validate(body: body, fallbackID: nil) {
+            if let body = try? ProtocolCoding.encode(params),
+                let request = try? JobValidator(configuration: configuration).validate(body: body, fallbackID: nil)
+            {
                 let spec = WanCommand.processSpec(
                     for: request, configuration: configuration,
                     outputPath: (configuration.outputs.dir as NSString).appendingPathComponent("\(id).mp4"), devices: nil, preprocessedInto: nil)
@@ -145,6 +150,7 @@ struct Pages: Sendable {
     func submitter(of id: String) -> String? { view.requester(of: id) }
 
     private static func shellQuoted(_ word: String) -> String {
-        word.allSatisfy { $0.isLetter || $0.isNumber || "-_./=*:,+@".contains($0) } ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        word.allSatisfy { $0.isLetter || $0.isNumber || "-_./=*:,+@".contains($0) }
+            ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 }

@@ -137,7 +137,9 @@ public final class FleetFollower: Service, Sendable {
                     view.setConnected(true, caughtUp: true)
                     logger.info("dashboard: ledger caught up (\(view.health.jobs) jobs in the window)")
                 }
-                view.fold(entry, params: params, requestedBy: delivery.properties.headers?["x-genworker-requested-by"]?.stringValue, at: Date(), live: caughtUp)
+                view.fold(
+                    entry, params: params, requestedBy: delivery.properties.headers?["x-genworker-requested-by"]?.stringValue, at: Date(),
+                    live: caughtUp)
                 unacked += 1
                 if unacked >= 500 {
                     try ledger.ack(delivery.deliveryTag, multiple: true)
@@ -186,10 +188,12 @@ public final class FleetFollower: Service, Sendable {
                 case .submit(let job, let user):
                     properties.messageID = job.id
                     properties.headers = ["x-genworker-requested-by": .string(user)]
-                    sequence = try publisher.publish(exchange: t.jobsExchange, routingKey: job.task, body: try ProtocolCoding.encode(job), properties: properties)
+                    sequence = try publisher.publish(
+                        exchange: t.jobsExchange, routingKey: job.task, body: try ProtocolCoding.encode(job), properties: properties)
                 case .cancel(let id, let user):
                     properties.headers = ["x-genworker-requested-by": .string(user)]
-                    sequence = try publisher.publish(exchange: t.cancelExchange, routingKey: "", body: try ProtocolCoding.encode(CancelMessage(id: id)), properties: properties)
+                    sequence = try publisher.publish(
+                        exchange: t.cancelExchange, routingKey: "", body: try ProtocolCoding.encode(CancelMessage(id: id)), properties: properties)
                 }
                 let confirm = try publisher.waitForConfirm(sequence, timeout: configuration.amqp.confirmTimeout)
                 item.done(confirm == .ack ? .success(()) : .failure(GenWorkerError(.brokerRefused, "the broker refused the message (basic.nack)")))

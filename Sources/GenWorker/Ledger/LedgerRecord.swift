@@ -100,7 +100,8 @@ public enum LedgerEntry: Sendable, Equatable {
         }
         if exchange == topology.jobsExchange {
             guard let head = try? ProtocolCoding.decode(JobHead.self, from: body), JobValidator.isValidID(head.id) else { return .other }
-            return .submitted(id: head.id, task: head.task, submitter: properties.userID, at: properties.timestamp.map { Date(timeIntervalSince1970: Double($0)) })
+            return .submitted(
+                id: head.id, task: head.task, submitter: properties.userID, at: properties.timestamp.map { Date(timeIntervalSince1970: Double($0)) })
         }
         guard let record = try? ProtocolCoding.decode(LedgerRecord.self, from: body) else { return .other }
         return .record(record)

@@ -237,7 +237,9 @@ public struct LedgerState: Sendable {
             jobs[id] = job
             if let owner = job.attempts.last?.worker { workers[owner]?.running.removeAll { $0 == id } }
         }
-        return [.endDecided(ref: record.ref, worker: record.worker, id: id, counted: counts, result: jobs[id]?.result, replies: jobs[id]?.replies ?? [])]
+        return [
+            .endDecided(ref: record.ref, worker: record.worker, id: id, counted: counts, result: jobs[id]?.result, replies: jobs[id]?.replies ?? [])
+        ]
     }
 
     /// Forgets jobs (the dashboard's `max_jobs` cap).

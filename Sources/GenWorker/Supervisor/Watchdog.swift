@@ -50,7 +50,8 @@ final class Watchdog: Sendable {
             var now = timespec()
             clock_gettime(CLOCK_MONOTONIC, &now)
             let remaining = deadline - ContinuousClock.now
-            let ms = Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000 + remaining.components.seconds * 1000
+            let ms =
+                Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000 + remaining.components.seconds * 1000
                 + remaining.components.attoseconds / 1_000_000_000_000_000
             value = UInt64(max(1, ms))
         }

@@ -51,7 +51,8 @@ public enum DashboardServices {
     /// `genworker dashboard`: the two services alone, until SIGTERM or SIGINT.
     public static func run(configuration: WorkerConfiguration, logger: Logger) async throws {
         let group = ServiceGroup(
-            configuration: .init(services: try make(configuration: configuration, logger: logger), gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(
+                services: try make(configuration: configuration, logger: logger), gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 }
