@@ -126,4 +126,38 @@ final class DashboardBrowserTests: XCTestCase {
         XCTAssertTrue(try curl(["\(base)/api/queues"]).body.contains(harness.configuration.topology.jobsQueue))
         XCTAssertEqual(try curl(["\(base)/jobs/never"]).code, 404)
     }
+
+    func testAWorkerServesTheDashboardWhenEnabled() throws {
+        let pid = try harness.spawnWorkerProcess(name: "dash-inside", extraConfig: "dashboard:\n  enabled: true\n  port: 0")
+        defer {
+            kill(pid, SIGTERM)
+            XCTAssertEqual(harness.waitForExit(pid), 0, "the worker and its dashboard stop together")
+        }
+        let log = harness.root.appendingPathComponent("dash-inside.log")
+        var base = ""
+        let deadline = Date().addingTimeInterval(20)
+        while base.isEmpty, Date() < deadline {
+            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            if text.contains("ledger caught up"), let range = text.range(of: "dashboard on http://127.0.0.1:") {
+                base = "http://127.0.0.1:\(text[range.upperBound...].prefix { $0.isNumber })"
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        XCTAssertFalse(base.isEmpty, "no dashboard in the worker's log")
+        try harness.submit(id: "inside-1")
+        XCTAssertEqual(try harness.result("inside-1").status, .completed)
+        let workersDeadline = Date().addingTimeInterval(10)
+        var workers = ""
+        while !workers.contains(#""name":"dash-inside""#), Date() < workersDeadline {
+            workers = try curl(["\(base)/api/workers"]).body
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        XCTAssertTrue(workers.contains(#""name":"dash-inside""#), workers)
+        var job = ""
+        while !job.contains(#""status":"completed""#), Date() < workersDeadline {
+            job = try curl(["\(base)/api/jobs/inside-1"]).body
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        XCTAssertTrue(job.contains(#""status":"completed""#), job)
+    }
 }
