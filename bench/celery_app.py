@@ -15,6 +15,9 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     task_default_queue=os.environ.get("BENCH_CELERY_QUEUE", "bench.celery"),
 )
+if os.environ.get("BENCH_CELERY_QUEUE_TYPE") == "quorum":
+    # On a cluster: a replicated queue, as Celery 5.5+ supports (the fleet benchmark).
+    app.conf.update(task_default_queue_type="quorum", worker_detect_quorum_queues=True)
 
 STANDIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "standin", "generate.py")
 

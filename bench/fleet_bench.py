@@ -141,7 +141,7 @@ def restart_once(system, n_jobs, job_s):
     logs = open(os.path.join(work, "workers.log"), "a")
     env = dict(os.environ)
     if system == "celery":
-        env.update({"BENCH_CELERY_BROKER": ";".join(urls), "BENCH_CELERY_QUEUE": prefix + ".celery"})
+        env.update({"BENCH_CELERY_BROKER": ";".join(urls), "BENCH_CELERY_QUEUE": prefix + ".celery", "BENCH_CELERY_QUEUE_TYPE": "quorum"})
         for i in range(n_jobs):
             procs.append(subprocess.Popen([PY, "-m", "celery", "-A", "celery_app", "worker", "-c", "1", "-P", "prefork",
                                            "-n", "w%d@%s" % (i, prefix), "--without-gossip", "--without-mingle",
@@ -149,7 +149,7 @@ def restart_once(system, n_jobs, job_s):
                                           env=env, stdout=logs, stderr=subprocess.STDOUT))
         time.sleep(6)
         sys.path.insert(0, os.path.join(ROOT, "bench"))
-        os.environ.update({"BENCH_CELERY_BROKER": ";".join(urls), "BENCH_CELERY_QUEUE": prefix + ".celery"})
+        os.environ.update({"BENCH_CELERY_BROKER": ";".join(urls), "BENCH_CELERY_QUEUE": prefix + ".celery", "BENCH_CELERY_QUEUE_TYPE": "quorum"})
         import celery_app
         celery_app.app.conf.broker_url = ";".join(urls)
         celery_app.app.conf.task_default_queue = prefix + ".celery"
@@ -180,7 +180,8 @@ def restart_once(system, n_jobs, job_s):
     deadline = time.time() + job_s * 6 + 120
     while time.time() < deadline and not all(os.path.exists(os.path.join(out, j + ".mp4")) for j in ids):
         time.sleep(0.2)
-    time.sleep(3)
+    # Keep watching for a job-length more: a system that requeued a job on the restart runs it again now.
+    time.sleep(job_s + 15)
     monitor.running = False
     for p in procs:
         p.send_signal(signal.SIGTERM)
