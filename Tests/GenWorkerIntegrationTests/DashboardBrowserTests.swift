@@ -84,6 +84,8 @@ final class DashboardBrowserTests: XCTestCase {
         XCTAssertEqual(result.status, .cancelled)
         XCTAssertEqual(result.reason, .cancelledWhileRunning)
         XCTAssertFalse(processIsAlive(harness.standinRecord(job)?.pid ?? 0))
+        let workerLog = (try? String(contentsOf: harness.root.appendingPathComponent("dash-worker.log"), encoding: .utf8)) ?? ""
+        XCTAssertTrue(workerLog.contains("'alice' through the dashboard"), "the worker's log names who cancelled: \(workerLog)")
         for page in ["submit", "jobs", "job", "workers", "queues"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: "\(shots)/\(page).png"), "no screenshot of \(page)")
         }

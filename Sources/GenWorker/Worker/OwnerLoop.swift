@@ -70,6 +70,8 @@ final class OwnerLoop {
     private var proposedExpiries: Set<String> = []
     private var heartbeats: [String: (writtenAt: ContinuousClock.Instant, runs: [UInt64])] = [:]
     private var heartbeatCounter = 0
+    /// `x-genworker-requested-by` of the ledger message being folded (for the cancel log line).
+    private var cancelRequester: String?
     private var nextHeartbeat = ContinuousClock.now
     private let lease: Duration
     /// An owner whose renewals stopped coming back stops its run this long after the last
@@ -250,6 +252,8 @@ final class OwnerLoop {
             exchange: delivery.exchange, properties: delivery.properties, body: delivery.body, topology: configuration.topology)
         let effects = ledger.apply(entry, at: Date(), live: caughtUp)
         try link.ledger.ack(delivery.deliveryTag)
+        // A cancel from the dashboard names the person behind it (the broker user is the dashboard's).
+        cancelRequester = delivery.properties.headers?["x-genworker-requested-by"]?.stringValue
         for effect in effects {
             if case .marker(let ref) = effect, ref == marker { caughtUp = true }
             try act(on: effect, link: link)
@@ -535,7 +539,8 @@ final class OwnerLoop {
             metrics.cancelIgnored(reason: "unauthorized")
         }
         for run in outcome.stop where runs[run]?.control.requestStop(.cancelled) == true {
-            logger.info("cancel: stopping the running job", metadata: ["job": "\(id)"])
+            let by = [user.map { "broker user '\($0)'" }, cancelRequester.map { "'\($0)' through the dashboard" }].compactMap { $0 }
+            logger.info("cancel\(by.isEmpty ? "" : " by " + by.joined(separator: ", ")): stopping the running job", metadata: ["job": "\(id)"])
         }
     }
 
