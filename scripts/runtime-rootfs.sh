@@ -70,4 +70,4 @@ result=$(timeout 60 chroot "$fs" /usr/local/bin/genworker submit --config /etc/g
   --param 'prompt=a fox in a chroot [[step_s=0.01]]' --param size=832*480 --param sample_steps=5 --wait | tail -1)
 echo "$result" | grep -q '"status":"completed"' || { echo "$result"; cat "$log" >&2; echo "runtime-rootfs: no completed result" >&2; exit 1; }
 [ -s "$fs/var/lib/genworker/outputs/$prefix-job.mp4" ] || { echo "runtime-rootfs: no video in the root filesystem" >&2; exit 1; }
-echo "runtime-rootfs: a worker in the debootstrap root filesystem ($(du -sh "$fs" | cut -f1), packages: $packages) completed $prefix-job"
+echo "runtime-rootfs: a worker in the debootstrap root filesystem ($(du -shx "$fs" 2>/dev/null | cut -f1), packages: $packages) completed $prefix-job"
