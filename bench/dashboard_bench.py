@@ -19,6 +19,9 @@ import uuid
 
 import pika
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchkit import topology_yaml  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GENWORKER = os.path.join(ROOT, ".build", "dist", "genworker")
 URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5679/")
@@ -29,12 +32,8 @@ def setup(name):
     prefix = "db-%s-%s" % (name, uuid.uuid4().hex[:6])
     config = os.path.join(work, "dash.yaml")
     with open(config, "w") as f:
-        f.write("amqp:\n  url: %s\ntopology:\n" % URL)
-        for key, suffix in [("jobs_exchange", "jobs"), ("jobs_queue", "jobs"), ("cancel_exchange", "cancel"),
-                            ("cancel_stream", "cancel.log"), ("events_exchange", "events"), ("results_queue", "results"),
-                            ("dead_exchange", "dead"), ("dead_queue", "dead"), ("unrouted_exchange", "unrouted"),
-                            ("unrouted_queue", "unrouted"), ("ledger_stream", "ledger")]:
-            f.write("  %s: %s.%s\n" % (key, prefix, suffix))
+        f.write("amqp:\n  url: %s\n" % URL)
+        f.write(topology_yaml(prefix))
         f.write("outputs:\n  dir: %s\ndashboard:\n  port: 0\n  max_jobs: 200000\n" % work)
     subprocess.run([GENWORKER, "declare", "--config", config], check=True, stdout=subprocess.DEVNULL)
     conn = pika.BlockingConnection(pika.URLParameters(URL + "%2f?heartbeat=0"))

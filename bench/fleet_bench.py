@@ -26,6 +26,9 @@ import uuid
 
 import pika
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchkit import connect, topology_yaml  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = sys.executable
 NEW = os.path.join(ROOT, ".build", "dist", "genworker")
@@ -47,13 +50,9 @@ def cluster_urls():
 def write_config(work, name, prefix, urls, lease=None, extra=""):
     path = os.path.join(work, name + ".yaml")
     with open(path, "w") as f:
-        f.write("amqp:\n  urls: [%s]\n  reconnect_max_s: 1\nworker:\n  name: %s\n  lock_dir: %s\ntopology:\n"
-                % (", ".join(urls), name, work))
-        for key, suffix in [("jobs_exchange", "jobs"), ("jobs_queue", "jobs"), ("cancel_exchange", "cancel"),
-                            ("cancel_stream", "cancel.log"), ("events_exchange", "events"), ("results_queue", "results"),
-                            ("dead_exchange", "dead"), ("dead_queue", "dead"), ("unrouted_exchange", "unrouted"),
-                            ("unrouted_queue", "unrouted")] + ([("ledger_stream", "ledger")] if lease else []):
-            f.write("  %s: %s.%s\n" % (key, prefix, suffix))
+        f.write("amqp:\n  urls: [%s]\n  reconnect_max_s: 1\nworker:\n  name: %s\n  lock_dir: %s\n" % (", ".join(urls), name, work))
+        # The worker before the ledger (b2b4f31) does not know topology.ledger_stream.
+        f.write(topology_yaml(prefix, without=() if lease else ("ledger_stream",)))
         f.write("wan:\n  python: %s\n  repo: %s\n  checkpoints: /tmp\noutputs:\n  dir: %s\n"
                 % (PY, STANDIN, os.path.join(work, "out")))
         f.write("supervisor:\n  grace_s: 2\nmetrics:\n  enabled: false\nenv:\n  set:\n    GENWORKER_STANDIN_LEDGER: %s\n"
@@ -62,17 +61,6 @@ def write_config(work, name, prefix, urls, lease=None, extra=""):
             f.write("jobs:\n  lease_s: %d\n" % lease)
         f.write(extra)
     return path
-
-
-def connect(urls):
-    while True:
-        for url in urls:
-            try:
-                c = pika.BlockingConnection(pika.URLParameters(url + "%2f?heartbeat=0"))
-                return c, c.channel()
-            except pika.exceptions.AMQPError:
-                continue
-        time.sleep(0.3)
 
 
 def job_body(job, prompt, steps):

@@ -22,6 +22,9 @@ import uuid
 
 import pika
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchkit import Publisher, Results, topology_yaml  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = sys.executable
 GENWORKER = os.path.join(ROOT, ".build", "dist", "genworker")
@@ -38,12 +41,8 @@ ledger = os.path.join(work, "ledger.txt")
 def config(name):
     path = os.path.join(work, name + ".yaml")
     with open(path, "w") as f:
-        f.write("amqp:\n  url: %s\n  reconnect_max_s: 2\nworker:\n  name: %s\ntopology:\n" % (URL, name))
-        for key, suffix in [("jobs_exchange", "jobs"), ("jobs_queue", "jobs"), ("cancel_exchange", "cancel"),
-                            ("cancel_stream", "cancel.log"), ("events_exchange", "events"), ("results_queue", "results"),
-                            ("dead_exchange", "dead"), ("dead_queue", "dead"), ("unrouted_exchange", "unrouted"),
-                            ("unrouted_queue", "unrouted"), ("ledger_stream", "ledger")]:
-            f.write("  %s: %s.%s\n" % (key, prefix, suffix))
+        f.write("amqp:\n  url: %s\n  reconnect_max_s: 2\nworker:\n  name: %s\n" % (URL, name))
+        f.write(topology_yaml(prefix))
         f.write("wan:\n  python: %s\n  repo: %s\n  checkpoints: /tmp\noutputs:\n  dir: %s\n"
                 % (PY, os.path.join(ROOT, "examples", "standin"), os.path.join(work, "out")))
         f.write("supervisor:\n  grace_s: 2\njobs:\n  lease_s: 10\nshutdown:\n  mode: drain\n  drain_timeout_s: 20\nmetrics:\n  enabled: false\n")
@@ -72,33 +71,12 @@ def broker(command):
     subprocess.run([os.path.join(ROOT, "scripts", "broker.sh"), command], check=True, stdout=subprocess.DEVNULL)
 
 
-def connect():
-    while True:
-        try:
-            c = pika.BlockingConnection(pika.URLParameters(URL + "%2f?heartbeat=0"))
-            ch = c.channel()
-            ch.confirm_delivery()
-            return c, ch
-        except pika.exceptions.AMQPConnectionError:
-            time.sleep(0.5)
-
-
-def publish(exchange, key, body):
-    global conn, ch
-    for _ in range(100):
-        try:
-            ch.basic_publish(exchange, key, body, pika.BasicProperties(content_type="application/json", delivery_mode=2))
-            return
-        except (pika.exceptions.AMQPError, OSError):
-            conn, ch = connect()
-    raise RuntimeError("cannot publish")
-
-
 workers = [Worker("soak-a"), Worker("soak-b")]
 for w in workers:
     w.start()
 time.sleep(2)
-conn, ch = connect()
+publisher = Publisher([URL])
+publish = publisher.publish
 kinds = {}
 ids = []
 for i in range(JOBS):
@@ -124,24 +102,9 @@ print("published %d jobs (%d to cancel) in %s" % (JOBS, len(cancelled), work), f
 pending_cancels = sorted((rng.uniform(0, 1), job) for job in cancelled)
 start = time.time()
 events = {0.25: "kill-a", 0.5: "term-b", 0.75: "broker"}
-results = {}
-results_conn, results_ch = None, None
-
-
-def drain_results():
-    global results_conn, results_ch
-    try:
-        if results_ch is None:
-            results_conn = pika.BlockingConnection(pika.URLParameters(URL + "%2f?heartbeat=0"))
-            results_ch = results_conn.channel()
-        while True:
-            method, _, body = results_ch.basic_get(prefix + ".results", auto_ack=True)
-            if method is None:
-                return
-            event = json.loads(body)
-            results.setdefault(event["id"], []).append(event["status"] + "/" + str(event.get("reason")))
-    except (pika.exceptions.AMQPError, OSError):
-        results_conn, results_ch = None, None
+collector = Results([URL], prefix + ".results")
+results = collector.by_id
+drain_results = collector.drain
 
 
 while len(results) < JOBS and time.time() - start < DEADLINE_S:
@@ -163,7 +126,6 @@ while len(results) < JOBS and time.time() - start < DEADLINE_S:
                 workers[1].start()
             elif action == "broker":
                 broker("restart")
-                conn, ch = connect()
             break
     for w in workers:
         w.rss()

@@ -22,7 +22,8 @@ import threading
 import time
 import uuid
 
-import pika
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchkit import Publisher, Results, topology_yaml  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = sys.executable
@@ -41,12 +42,8 @@ ledger = os.path.join(work, "standin-ledger.txt")
 def config(name, port):
     path = os.path.join(work, name + ".yaml")
     with open(path, "w") as f:
-        f.write("amqp:\n  urls: [%s]\n  reconnect_max_s: 2\nworker:\n  name: %s\n  lock_dir: %s\ntopology:\n" % (", ".join(URLS), name, work))
-        for key, suffix in [("jobs_exchange", "jobs"), ("jobs_queue", "jobs"), ("cancel_exchange", "cancel"),
-                            ("cancel_stream", "cancel.log"), ("events_exchange", "events"), ("results_queue", "results"),
-                            ("dead_exchange", "dead"), ("dead_queue", "dead"), ("unrouted_exchange", "unrouted"),
-                            ("unrouted_queue", "unrouted"), ("ledger_stream", "ledger")]:
-            f.write("  %s: %s.%s\n" % (key, prefix, suffix))
+        f.write("amqp:\n  urls: [%s]\n  reconnect_max_s: 2\nworker:\n  name: %s\n  lock_dir: %s\n" % (", ".join(URLS), name, work))
+        f.write(topology_yaml(prefix))
         f.write("wan:\n  python: %s\n  repo: %s\n  checkpoints: /tmp\noutputs:\n  dir: %s\n"
                 % (PY, os.path.join(ROOT, "examples", "standin"), os.path.join(work, "out")))
         f.write("supervisor:\n  grace_s: 2\njobs:\n  lease_s: %d\nshutdown:\n  mode: drain\n  drain_timeout_s: 20\n" % LEASE_S)
@@ -61,30 +58,6 @@ class Worker:
 
     def start(self):
         self.proc = subprocess.Popen([GENWORKER, "run", "--config", self.config], stdout=self.log, stderr=subprocess.STDOUT)
-
-
-def connect():
-    while True:
-        for url in URLS:
-            try:
-                c = pika.BlockingConnection(pika.URLParameters(url + "%2f?heartbeat=0"))
-                ch = c.channel()
-                ch.confirm_delivery()
-                return c, ch
-            except pika.exceptions.AMQPError:
-                continue
-        time.sleep(0.5)
-
-
-def publish(exchange, key, body):
-    global conn, ch
-    for _ in range(100):
-        try:
-            ch.basic_publish(exchange, key, body, pika.BasicProperties(content_type="application/json", delivery_mode=2))
-            return
-        except (pika.exceptions.AMQPError, OSError):
-            conn, ch = connect()
-    raise RuntimeError("cannot publish")
 
 
 # The monitor: which stand-in processes of which job are alive, every 50 ms.
@@ -147,7 +120,7 @@ for w in workers:
     w.start()
 time.sleep(3)
 threading.Thread(target=monitor, daemon=True).start()
-conn, ch = connect()
+publish = Publisher(URLS).publish
 ids, long_jobs = [], set()
 for i in range(JOBS):
     job = "c%05d" % i
@@ -166,23 +139,9 @@ pending_cancels = sorted((rng.uniform(0, 1), job) for job in cancelled)
 start = time.time()
 events = {0.15: "restart-1", 0.30: "restart-2", 0.45: "restart-3", 0.60: "kill-1", 0.75: "stop-2"}
 killed_worker, stopped_worker = workers[0].name, workers[1].name
-results = {}
-results_conn, results_ch = None, None
-
-
-def drain_results():
-    global results_conn, results_ch
-    try:
-        if results_ch is None:
-            results_conn, results_ch = connect()
-        while True:
-            method, _, body = results_ch.basic_get(prefix + ".results", auto_ack=True)
-            if method is None:
-                return
-            event = json.loads(body)
-            results.setdefault(event["id"], []).append(event["status"] + "/" + str(event.get("reason")))
-    except (pika.exceptions.AMQPError, OSError):
-        results_conn, results_ch = None, None
+collector = Results(URLS, prefix + ".results")
+results = collector.by_id
+drain_results = collector.drain
 
 
 actions = []
@@ -198,7 +157,6 @@ while len(results) < JOBS and time.time() - start < DEADLINE_S:
             print("%.0f%% done: %s" % (done * 100, action), file=sys.stderr, flush=True)
             if action.startswith("restart-"):
                 cluster("restart-node", action.split("-")[1])
-                conn, ch = connect()
             elif action == "kill-1":
                 workers[0].proc.send_signal(signal.SIGKILL)
                 workers[0].proc.wait()

@@ -301,7 +301,12 @@ struct Jobs: ParsableCommand {
             }
             Table.print(rows)
         } else {
-            for job in jobs { FileHandle.standardOutput.write(Data(try ProtocolCoding.encode(JobStatus(job)) + [UInt8(ascii: "\n")])) }
+            // A line per job: the log tail stays with `status ID`.
+            for job in jobs {
+                var status = JobStatus(job)
+                status.result?.logTail = nil
+                FileHandle.standardOutput.write(Data(try ProtocolCoding.encode(status) + [UInt8(ascii: "\n")]))
+            }
         }
     }
 }
