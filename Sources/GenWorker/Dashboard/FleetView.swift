@@ -54,7 +54,8 @@ public final class FleetView: Sendable {
             if state.ledger.jobs.count > maxJobs + maxJobs / 10 { trim(&state) }
             return id
         }
-        if let changed, let json = summaryJSON(changed) { broadcast(json) }
+        // Nobody watching (the catch-up at start, usually): nothing to encode.
+        if let changed, watchers > 0, let json = summaryJSON(changed) { broadcast(json) }
     }
 
     /// A progress event from the events exchange: the bar moves.
@@ -63,7 +64,7 @@ public final class FleetView: Sendable {
             guard state.ledger.jobs[event.id]?.state != .ended else { return }
             state.progress[event.id] = event
         }
-        if let json = summaryJSON(event.id) { broadcast(json) }
+        if watchers > 0, let json = summaryJSON(event.id) { broadcast(json) }
     }
 
     /// The dashboard user who submitted `id`, if one did.

@@ -73,6 +73,7 @@ final class OwnerLoop {
     /// `x-genworker-requested-by` of the ledger message being folded (for the cancel log line).
     private var cancelRequester: String?
     private var nextHeartbeat = ContinuousClock.now
+    private var nextExpiryScan = ContinuousClock.now
     private let lease: Duration
     /// An owner whose renewals stopped coming back stops its run this long after the last
     /// one: lease − grace − lease/10, so the process tree is gone before anyone may expire it.
@@ -496,7 +497,9 @@ final class OwnerLoop {
 
     /// Once caught up: proposes the expiry of every live attempt not renewed for a lease.
     private func expireOverdue(_ link: BrokerLink) throws {
-        guard caughtUp else { return }
+        // A scan of every live attempt: once a second is enough for a lease of seconds or minutes.
+        guard caughtUp, ContinuousClock.now >= nextExpiryScan else { return }
+        nextExpiryScan = .now + .seconds(1)
         for overdue in ledger.overdue(at: Date(), lease: configuration.jobs.leaseSeconds) {
             let key = "\(overdue.id)#\(overdue.attempt)#\(overdue.counter)"
             guard proposedExpiries.insert(key).inserted else { continue }
