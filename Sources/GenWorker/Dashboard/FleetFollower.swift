@@ -71,7 +71,7 @@ public final class FleetFollower: Service, Sendable {
             do {
                 try serve(url: configuration.amqp.endpoints[node % configuration.amqp.endpoints.count], offset: &offset)
             } catch {
-                view.setConnected(false, caughtUp: false)
+                view.setConnected(false)
                 failPending(GenWorkerError(.brokerFailed, "the dashboard's broker connection is down: \(error)"))
                 if isStopping { break }
                 logger.warning("dashboard: broker connection ended (\(error)); reconnecting in \(backoff)")
@@ -100,15 +100,13 @@ public final class FleetFollower: Service, Sendable {
         try events.bindQueue(queue, exchange: topology.eventsExchange, routingKey: "*.progress")
         try events.consume(queue: queue, noAck: true)
         let ledger = try connection.openChannel()
-        try ledger.qos(prefetchCount: 2000)
-        let start: AMQPFieldValue =
-            offset.map { .int64($0) }
-            ?? .timestamp(UInt64(Date().addingTimeInterval(-Double(topology.ledgerRetentionHours) * 3600).timeIntervalSince1970))
-        try ledger.consume(queue: topology.ledgerStream, arguments: ["x-stream-offset": start])
+        try LedgerStream.consume(on: ledger, from: LedgerStream.start(after: offset, topology: topology), prefetch: 2000, topology: topology)
         let marker = LedgerRecord(kind: .marker, worker: "genworker-dashboard")
-        try publisher.publish(exchange: "", routingKey: topology.ledgerStream, body: try ProtocolCoding.encode(marker))
+        // On the confirm channel: wait, so no confirm is left unclaimed.
+        _ = try publisher.waitForConfirm(
+            try LedgerStream.write(marker, on: publisher, topology: topology), timeout: configuration.amqp.confirmTimeout)
         var caughtUp = false
-        view.setConnected(true, caughtUp: false)
+        view.setConnected(true)
         var nextDepths = ContinuousClock.now
         var unacked = 0
         logger.info("dashboard: following \(topology.ledgerStream) through \(GenWorkerError.redacted(url: url))")
@@ -128,13 +126,12 @@ public final class FleetFollower: Service, Sendable {
             }
             switch event {
             case .delivery(let delivery) where delivery.channel == ledger.id:
-                if let next = delivery.properties.headers?["x-stream-offset"]?.intValue { offset = next + 1 }
+                if let next = LedgerStream.next(after: delivery) { offset = next }
                 let entry = LedgerEntry.read(exchange: delivery.exchange, properties: delivery.properties, body: delivery.body, topology: topology)
                 var params: JobMessage?
                 if case .submitted = entry { params = try? ProtocolCoding.decode(JobMessage.self, from: delivery.body) }
                 if case .record(let record) = entry, record.kind == .marker, record.ref == marker.ref {
                     caughtUp = true
-                    view.setConnected(true, caughtUp: true)
                     logger.info("dashboard: ledger caught up (\(view.health.jobs) jobs in the window)")
                 }
                 view.fold(

@@ -15,7 +15,6 @@ public final class FleetView: Sendable {
         var requestedBy: [String: String] = [:]
         var queues: [String: UInt32] = [:]
         var connected = false
-        var caughtUp = false
         /// The newest record folded and when: the ledger lag is now − this.
         var lastRecordAt: Date?
         var folded = 0
@@ -74,12 +73,7 @@ public final class FleetView: Sendable {
 
     func setQueues(_ depths: [String: UInt32]) { state.withLock { $0.queues = depths } }
 
-    func setConnected(_ connected: Bool, caughtUp: Bool) {
-        state.withLock {
-            $0.connected = connected
-            $0.caughtUp = caughtUp
-        }
-    }
+    func setConnected(_ connected: Bool) { state.withLock { $0.connected = connected } }
 
     /// Over `dashboard.max_jobs`: the oldest ended jobs go (running and queued ones stay).
     private func trim(_ state: inout State) {
@@ -140,8 +134,8 @@ public final class FleetView: Sendable {
 
     public var queues: [String: UInt32] { state.withLock { $0.queues } }
 
-    public var health: (connected: Bool, caughtUp: Bool, jobs: Int, folded: Int, lagSeconds: Double?) {
-        state.withLock { ($0.connected, $0.caughtUp, $0.ledger.jobs.count, $0.folded, $0.lastRecordAt.map { Date().timeIntervalSince($0) }) }
+    public var health: (connected: Bool, jobs: Int, folded: Int, lagSeconds: Double?) {
+        state.withLock { ($0.connected, $0.ledger.jobs.count, $0.folded, $0.lastRecordAt.map { Date().timeIntervalSince($0) }) }
     }
 
     func summaryJSON(_ id: String) -> String? {

@@ -10,16 +10,12 @@ public enum LedgerReader {
     ) throws -> LedgerState {
         let topology = configuration.topology
         let retention = Double(topology.ledgerRetentionHours) * 3600
-        let start = since ?? Date().addingTimeInterval(-retention)
         let channel = try connection.openChannel()
         defer { try? channel.close() }
-        try channel.qos(prefetchCount: 2000)
-        try channel.consume(
-            queue: topology.ledgerStream, arguments: ["x-stream-offset": .timestamp(UInt64(max(0, start.timeIntervalSince1970)))])
+        try LedgerStream.consume(
+            on: channel, from: LedgerStream.start(after: nil, since: since, topology: topology), prefetch: 2000, topology: topology)
         let marker = LedgerRecord(kind: .marker, worker: "genworker-cli")
-        try channel.publish(
-            exchange: "", routingKey: topology.ledgerStream, body: try ProtocolCoding.encode(marker),
-            properties: AMQPProperties(contentType: "application/json"))
+        try LedgerStream.write(marker, on: channel, topology: topology)
         var state = LedgerState(retention: retention)
         let deadline = ContinuousClock.now + timeout
         var sinceAck = 0

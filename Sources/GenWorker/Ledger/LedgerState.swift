@@ -46,8 +46,7 @@ public struct LedgerState: Sendable {
         public var attempts: [Attempt] = []
         /// Attempts that ended by expiry (the worker died or was cut off): counted against `topology.delivery_limit`.
         public var expiries = 0
-        /// The live attempt's claim ref and the renewal counter that last renewed it (-1: the claim itself).
-        public var ownerRef: String?
+        /// The renewal counter that last renewed the live attempt (-1: its claim).
         public var renewCounter = -1
         /// When the live attempt was last renewed, on the folding side's clock.
         public var renewedAt: Date?
@@ -155,7 +154,6 @@ public struct LedgerState: Sendable {
             let number = (job.attempts.last?.number ?? 0) + 1
             job.attempts.append(Attempt(number: number, worker: record.worker, claimedAt: now))
             job.state = .running
-            job.ownerRef = record.ref
             job.renewCounter = -1
             job.renewedAt = now
             job.progress = nil
@@ -198,7 +196,6 @@ public struct LedgerState: Sendable {
         job.attempts[job.attempts.count - 1].endedAt = now
         if !releasing { job.expiries += 1 }
         job.state = .queued
-        job.ownerRef = nil
         job.renewedAt = nil
         job.lastChange = now
         jobs[id] = job
@@ -231,7 +228,6 @@ public struct LedgerState: Sendable {
             job.known = true
             job.state = .ended
             job.result = result
-            job.ownerRef = nil
             job.body = nil
             job.lastChange = now
             jobs[id] = job

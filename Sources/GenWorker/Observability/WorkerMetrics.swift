@@ -83,3 +83,8 @@ struct WorkerMetrics: Sendable {
         Gauge(label: "genworker_broker_connected").record(value ? 1 : 0)
     }
 }
+
+extension Duration {
+    /// The duration in seconds, for metrics and logs.
+    var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

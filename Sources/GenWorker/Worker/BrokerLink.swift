@@ -40,21 +40,17 @@ struct BrokerLink {
     /// Follows the ledger stream from `offset` (the one after the last record folded), or,
     /// on a first connection, from the start of the retention window.
     func followLedger(from offset: Int64?) throws(AMQPError) {
-        try ledger.qos(prefetchCount: 1000)
-        let start: AMQPFieldValue =
-            offset.map { .int64($0) }
-            ?? .timestamp(UInt64(Date().addingTimeInterval(-Double(configuration.topology.ledgerRetentionHours) * 3600).timeIntervalSince1970))
-        try ledger.consume(queue: configuration.topology.ledgerStream, arguments: ["x-stream-offset": start])
+        let topology = configuration.topology
+        try LedgerStream.consume(on: ledger, from: LedgerStream.start(after: offset, topology: topology), prefetch: 1000, topology: topology)
     }
 
-    /// Appends a record to the ledger. No confirm is awaited: a record counts when it comes
-    /// back through the follower, in its place in the order.
+    /// Appends a record to the ledger (see ``LedgerStream/write(_:on:topology:)``).
     func write(_ record: LedgerRecord) throws(AMQPError) {
-        let body: [UInt8]
-        do { body = try ProtocolCoding.encode(record) } catch { return logger.error("\(error); ledger record not written") }
-        try events.publish(
-            exchange: "", routingKey: configuration.topology.ledgerStream, body: body,
-            properties: AMQPProperties(contentType: "application/json", deliveryMode: 2))
+        do { try LedgerStream.write(record, on: events, topology: configuration.topology) } catch let error as AMQPError {
+            throw error
+        } catch {
+            logger.error("\(error); ledger record not written")
+        }
     }
 
     /// Starts taking jobs, at most `worker.slots` unacked at once.

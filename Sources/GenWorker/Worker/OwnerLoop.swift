@@ -217,7 +217,7 @@ final class OwnerLoop {
             }
         }
         let took = ContinuousClock.now - started
-        let tookSeconds = Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18
+        let tookSeconds = took.inSeconds
         metrics.ledgerCaughtUp(seconds: tookSeconds, records: ledger.folded - before)
         logger.info(
             "ledger caught up: \(ledger.folded - before) record(s) in \(String(format: "%.3f", tookSeconds)) s, \(ledger.jobs.count) job(s) in the window"
@@ -248,7 +248,7 @@ final class OwnerLoop {
 
     /// Folds one ledger record and acts on what it decided.
     private func fold(_ delivery: AMQPDelivery, link: BrokerLink, marker: String?) throws {
-        if let offset = delivery.properties.headers?["x-stream-offset"]?.intValue { ledgerOffset = offset + 1 }
+        if let next = LedgerStream.next(after: delivery) { ledgerOffset = next }
         let entry = LedgerEntry.read(
             exchange: delivery.exchange, properties: delivery.properties, body: delivery.body, topology: configuration.topology)
         let effects = ledger.apply(entry, at: Date(), live: caughtUp)
@@ -286,8 +286,7 @@ final class OwnerLoop {
             metrics.slots(busy: intake.busySlots, total: configuration.worker.slots)
         case .heartbeat(let ref, let worker) where worker == me:
             guard let heartbeat = heartbeats.removeValue(forKey: ref) else { return }
-            let lag = (ContinuousClock.now - heartbeat.writtenAt).components
-            metrics.ledgerLag(seconds: Double(lag.seconds) + Double(lag.attoseconds) / 1e18)
+            metrics.ledgerLag(seconds: (ContinuousClock.now - heartbeat.writtenAt).inSeconds)
             for run in heartbeat.runs where runs[run] != nil {
                 runs[run]!.renewedAt = max(runs[run]!.renewedAt, heartbeat.writtenAt)
             }
@@ -442,8 +441,7 @@ final class OwnerLoop {
             }
             if let elapsed = event.elapsedSeconds { metrics.jobRan(task: run.job.task.rawValue, seconds: elapsed) }
             if event.reason == .cancelledWhileRunning, let heard = run.control.stopRequestedAt {
-                let latency = (ContinuousClock.now - heard).components
-                metrics.cancelLatency(seconds: Double(latency.seconds) + Double(latency.attoseconds) / 1e18)
+                metrics.cancelLatency(seconds: (ContinuousClock.now - heard).inSeconds)
             }
             logOutcome(event)
             writeEnd(event, attempt: run.attempt, link: link)
