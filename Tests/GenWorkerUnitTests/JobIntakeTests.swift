@@ -18,8 +18,8 @@ final class JobIntakeTests: XCTestCase {
         JobRequest(id: id, task: .t2vA14B, parameters: [JobParameter("prompt", .text("p"))], timeout: .seconds(60))
     }
 
-    func delivery(_ tag: UInt64, _ id: String, count: Int? = nil, submitter: String? = nil, redelivered: Bool = false) -> JobIntake.Delivery {
-        JobIntake.Delivery(tag: tag, validation: .success(job(id)), deliveryCount: count, submitter: submitter, redelivered: redelivered)
+    func delivery(_ tag: UInt64, _ id: String, submitter: String? = nil, redelivered: Bool = false) -> JobIntake.Delivery {
+        JobIntake.Delivery(tag: tag, validation: .success(job(id)), submitter: submitter, redelivered: redelivered)
     }
 
     /// The ledger's view of a job that was cancelled by `users` and expired `expiries` times.
@@ -76,7 +76,7 @@ final class JobIntakeTests: XCTestCase {
     func testAnInvalidJobWithAnIDFailsAndIsDeadLettered() {
         var intake = intake()
         let rejection = JobRejection(id: "bad", task: "t2v-A14B", message: "params.size is wrong")
-        let decision = intake.receive(.init(tag: 1, validation: .failure(rejection), deliveryCount: nil, submitter: nil, redelivered: true))
+        let decision = intake.receive(.init(tag: 1, validation: .failure(rejection), submitter: nil, redelivered: true))
         var expected = JobEvent(id: "bad", task: "t2v-A14B", event: .failed, worker: "w1")
         expected.reason = .invalidJob
         expected.message = "params.size is wrong"
@@ -89,20 +89,27 @@ final class JobIntakeTests: XCTestCase {
         var intake = intake()
         let rejection = JobRejection(id: nil, task: nil, message: "not JSON")
         XCTAssertEqual(
-            intake.receive(.init(tag: 1, validation: .failure(rejection), deliveryCount: nil, submitter: nil, redelivered: false)),
+            intake.receive(.init(tag: 1, validation: .failure(rejection), submitter: nil, redelivered: false)),
             .settle(nil, .deadLetter))
     }
 
-    func testAtTheBrokersDeliveryLimitTheJobFails() {
+    func testABouncedDeliveryIsNoAttempt() {
+        // A job bounced back to the queue many times (full slots, dropped connections) and
+        // redelivered: the broker's count is not read; the ledger has no expiry, so it runs.
         var intake = intake()
-        XCTAssertEqual(intake.receive(delivery(1, "a", count: 2)), .claim(run: 1, job("a"), slot: 0), "below the limit it is claimed")
-        _ = intake.finished(1)
-        guard case .settle(let event?, .deadLetter) = intake.receive(delivery(2, "a", count: 3)) else {
-            return XCTFail("at the limit the job must fail and be dead-lettered")
-        }
-        XCTAssertEqual(event.reason, .deliveryLimit)
-        XCTAssertEqual(event.status, .failed)
-        XCTAssertTrue(event.message?.contains("tried 4 times") ?? false, event.message ?? "")
+        XCTAssertEqual(intake.receive(delivery(1, "a", redelivered: true)), .claim(run: 1, job("a"), slot: 0))
+        XCTAssertEqual(intake.claimDecided(1, outcome: .won(attempt: 1), job: ledgerJob("a")), .run(attempt: 1))
+    }
+
+    func testARequeuedJobKeepsItsSubmittersCancelAuthority() {
+        // A requeued message carries the worker's user, not alice's: the ledger's submitter counts.
+        var intake = intake(authorize: true)
+        _ = intake.receive(delivery(1, "a", submitter: "worker-account", redelivered: true))
+        var job = ledgerJob("a")
+        job.submitter = "alice"
+        XCTAssertEqual(intake.claimDecided(1, outcome: .won(attempt: 2), job: job), .run(attempt: 2))
+        XCTAssertEqual(intake.cancel("a", by: "alice"), .init(stop: [1], refused: []))
+        XCTAssertEqual(intake.cancel("a", by: "worker-account"), .init(stop: [], refused: [1]))
     }
 
     func testAfterDeliveryLimitExpiriesTheWonAttemptEndsFailed() {

@@ -111,12 +111,60 @@ final class LedgerStateTests: XCTestCase {
         XCTAssertEqual(both.map(\.counter), [3, -1])
     }
 
-    func testAReplayedRecordIsDatedByItsOwnTime() {
+    func testAReplayedRenewalCountsAsSeenNowAndKeepsItsOwnDate() {
         var r = LedgerRecord(kind: .claim, worker: "w1", at: t0, ref: "c", id: "j")
         r.job = "{}"
         _ = state.apply(.record(r), at: t0.addingTimeInterval(1000), live: false)
-        XCTAssertEqual(state.jobs["j"]?.renewedAt, t0, "a worker that starts late still sees how old the claim is")
-        XCTAssertEqual(state.overdue(at: t0.addingTimeInterval(1000), lease: 120).map(\.id), ["j"])
+        XCTAssertEqual(state.jobs["j"]?.attempts.last?.claimedAt, t0, "what people read is the writer's date")
+        XCTAssertEqual(state.jobs["j"]?.renewedAt, t0.addingTimeInterval(1000), "a lease runs from when this side saw it")
+        XCTAssertTrue(state.overdue(at: t0.addingTimeInterval(1000), lease: 120).isEmpty)
+        XCTAssertEqual(state.overdue(at: t0.addingTimeInterval(1121), lease: 120).map(\.id), ["j"])
+    }
+
+    func testNoLeaseDecisionReadsAWritersClock() {
+        // w1's clock is a day ahead, w2's a day behind; the folding side's own time alone
+        // decides, live or replayed.
+        for (skew, live) in [(86_400.0, true), (-86_400.0, true), (86_400.0, false), (-86_400.0, false)] {
+            state = LedgerState(retention: 24 * 3600)
+            var claim = LedgerRecord(kind: .claim, worker: "w1", at: t0.addingTimeInterval(skew), ref: "c", id: "j")
+            claim.job = "{}"
+            _ = state.apply(.record(claim), at: t0, live: live)
+            var beat = LedgerRecord(kind: .heartbeat, worker: "w1", at: t0.addingTimeInterval(skew + 100), ref: "h")
+            beat.counter = 1
+            beat.runs = [HeartbeatRun(id: "j", attempt: 1)]
+            _ = state.apply(.record(beat), at: t0.addingTimeInterval(100), live: live)
+            XCTAssertTrue(state.overdue(at: t0.addingTimeInterval(219), lease: 120).isEmpty, "skew \(skew), live \(live)")
+            XCTAssertEqual(state.overdue(at: t0.addingTimeInterval(221), lease: 120).map(\.counter), [1], "skew \(skew), live \(live)")
+        }
+    }
+
+    func testALateDuplicateHeartbeatDoesNotLowerTheCounter() {
+        _ = apply(record(.claim, "w1", id: "j", ref: "c"))
+        _ = apply(heartbeat("w1", counter: 5, runs: [("j", 1)], ref: "h5"), at: 10)
+        _ = apply(heartbeat("w1", counter: 4, runs: [("j", 1)], ref: "h4"), at: 11)
+        XCTAssertEqual(state.jobs["j"]?.renewCounter, 5)
+        // An expiry naming the newest renewal counts; one naming the older does not.
+        XCTAssertEqual(
+            apply(record(.expire, "w2", id: "j", attempt: 1, counter: 4, ref: "x4"), at: 200).first,
+            .expiryDecided(ref: "x4", worker: "w2", id: "j", valid: false, requeue: nil))
+        XCTAssertEqual(apply(record(.expire, "w2", id: "j", attempt: 1, counter: 5, ref: "x5"), at: 201).first, .attemptLost(id: "j", attempt: 1, worker: "w1"))
+    }
+
+    func testASecondCopyOfARecordChangesNothing() {
+        // Records not seen back are written again: the fold must ignore the copy.
+        _ = apply(record(.claim, "w1", id: "j", ref: "c"))
+        XCTAssertEqual(apply(record(.claim, "w1", id: "j", ref: "c"), at: 1), [.claimDecided(ref: "c", worker: "w1", id: "j", outcome: .attached)])
+        XCTAssertEqual(state.jobs["j"]?.attempts.count, 1)
+        XCTAssertEqual(state.jobs["j"]?.replies.count, 1)
+        _ = apply(end("w1", id: "j", attempt: 1, ref: "e"), at: 2)
+        guard case .endDecided(_, _, _, let counted, _, _)? = apply(end("w1", id: "j", attempt: 1, ref: "e"), at: 3).first else { return XCTFail() }
+        XCTAssertFalse(counted, "the copy of an end is not a second result")
+        _ = apply(record(.claim, "w2", id: "k", ref: "c2"), at: 4)
+        _ = apply(record(.expire, "w3", id: "k", attempt: 1, counter: -1, ref: "x"), at: 200)
+        XCTAssertEqual(
+            apply(record(.expire, "w3", id: "k", attempt: 1, counter: -1, ref: "x"), at: 201),
+            [.expiryDecided(ref: "x", worker: "w3", id: "k", valid: false, requeue: nil)])
+        XCTAssertEqual(state.jobs["k"]?.expiries, 1)
     }
 
     func testCancelsAreKeptPerJobWithTheirUsers() {

@@ -16,7 +16,8 @@ Behaviour for tests and demos comes from directives inside the prompt:
 Building a pipeline (wan.WanT2V(...) etc., examples/standin/wan) takes GENWORKER_STANDIN_BUILD_S
 seconds (default 0), as loading the weights does.
 With GENWORKER_STANDIN_LEDGER set (env.set in the worker config), it appends "start ID PID TIME"
-and "end ID PID TIME" lines to that file (the chaos soak checks no job ran twice at once).
+and "end ID PID TIME" lines to that file (the chaos soak checks no job ran twice at once). The end
+line is written by a witness process that sees the generator go, however it goes (SIGKILL too).
 It writes SAVE_FILE.argv.json (argv, environment, pid, start time) so tests can check what
 it received.
 """
@@ -66,22 +67,61 @@ def directive(prompt, name, default=None):
     return m.group(1) if m.group(1) is not None else True
 
 
-def ledger(kind, args):
+# The witness blocks on its stdin, whose write end only the generator holds: EOF means the
+# run is over, whether generate() returned or the process died (SIGKILL included). It is the
+# only writer of "end" lines, so each run gets exactly one. Its time is when it saw EOF: never
+# before the run really ended, so an overlap can be overstated but never hidden.
+WITNESS = """
+import os, sys, time
+sys.stdin.buffer.read()
+t = time.time()
+with open(os.environ["GENWORKER_STANDIN_LEDGER"], "a") as f:
+    f.write("end %s %s %.6f\\n" % (sys.argv[1], sys.argv[2], t))
+"""
+_witness = None  # kept referenced: if its pipe were garbage-collected the witness would see EOF early
+
+
+def ledger_start(args):
+    """Starts this run's witness, then writes "start ID PID TIME" (in that order, so that no
+    start can lack its end). Does nothing without GENWORKER_STANDIN_LEDGER."""
+    global _witness
     path = os.environ.get("GENWORKER_STANDIN_LEDGER")
-    if path and args.save_file:
-        job = os.path.basename(args.save_file).rsplit(".mp4", 1)[0]
-        with open(path, "a") as f:
-            f.write("%s %s %d %.6f\n" % (kind, job, os.getpid(), time.time()))
+    if not (path and args.save_file):
+        return
+    job = os.path.basename(args.save_file).rsplit(".mp4", 1)[0]
+    # No GENWORKER_RUN / GENWORKER_OWNER: the worker kills every process carrying them, and
+    # the witness must outlive the generator. Its own session keeps it out of the group's signals.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GENWORKER_") or k == "GENWORKER_STANDIN_LEDGER"}
+    _witness = subprocess.Popen([sys.executable, "-c", WITNESS, job, str(os.getpid())], stdin=subprocess.PIPE,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True, close_fds=True, env=env)
+    # Only this process may hold the write end (ffmpeg, a grandchild would keep the witness waiting).
+    os.set_inheritable(_witness.stdin.fileno(), False)
+    with open(path, "a") as f:
+        f.write("start %s %d %.6f\n" % (job, os.getpid(), time.time()))
+
+
+def ledger_end():
+    """generate() returned or raised (a warm runner goes on to its next job): close the pipe
+    and wait until the witness has written the end line, so it is there when generate() returns."""
+    global _witness
+    witness, _witness = _witness, None
+    if witness is not None:
+        witness.stdin.close()
+        try:
+            witness.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass  # it still writes the line once it runs
 
 
 def generate(args):
     """As Wan2.2's generate(args): builds the task's pipeline (wan.WanT2V, ...) and runs it.
     A warm runner calls it again and again in one process."""
-    ledger("start", args)
+    ledger_start(args)
     try:
         _generate(args)
     finally:
-        ledger("end", args)
+        ledger_end()
 
 
 def _generate(args):

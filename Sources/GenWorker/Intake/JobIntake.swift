@@ -10,8 +10,6 @@
 struct JobIntake: Sendable {
     /// What to do with a job message that will not be claimed.
     enum Disposition: Sendable, Equatable {
-        /// Done with it: remove it from the queue.
-        case ack
         /// Into the dead-letter queue, never back into the job queue.
         case deadLetter
         /// Back into the queue for any worker (shutdown, a refused result, no free slot).
@@ -22,8 +20,8 @@ struct JobIntake: Sendable {
     enum Decision: Sendable, Equatable {
         /// Write a claim for `job` to the ledger, holding `slot` (run `run`) until it is decided.
         case claim(run: UInt64, JobRequest, slot: Int)
-        /// Publish `event` (when there is one) with a confirm, then settle the message with
-        /// `disposition`; if the broker refuses the event, requeue instead.
+        /// Settle the message with `disposition`; `event` (an invalid job's rejection) is
+        /// written to the ledger first and published only if it is the id's first result.
         case settle(JobEvent?, Disposition)
     }
 
@@ -45,8 +43,6 @@ struct JobIntake: Sendable {
         var tag: UInt64
         /// The job, or why it is not one.
         var validation: Result<JobRequest, JobRejection>
-        /// Quorum queues count earlier deliveries that ended without an ack (`x-delivery-count`).
-        var deliveryCount: Int?
         /// The submitter as the broker vouches for it (AMQP `user_id`).
         var submitter: String?
         var redelivered: Bool
@@ -104,11 +100,9 @@ struct JobIntake: Sendable {
         case .success(let valid):
             job = valid
         }
-        // Deliveries the broker counts are the ones that ended without an ack before any
-        // claim was decided (a worker that dies while claiming, again and again).
-        if let count = delivery.deliveryCount, count >= deliveryLimit {
-            return .settle(deliveryLimitEvent(job, times: count + 1), .deadLetter)
-        }
+        // The broker's `x-delivery-count` is not read: RabbitMQ 3.x counts every return in it
+        // (a delivery bounced while slots were full, one returned by a dropped connection), so
+        // it counts no attempt. The ledger counts the real ones (expiries), in `claimDecided`.
         // Shutting down (a delivery already in flight when the consumer was cancelled), or
         // more deliveries than slots: give it back untouched for another worker.
         guard shutdown == nil, !freeSlots.isEmpty else { return .settle(nil, .requeue) }
@@ -121,7 +115,7 @@ struct JobIntake: Sendable {
 
     /// The ledger decided the claim of `run`; `job` is the ledger's view of the job then.
     mutating func claimDecided(_ run: UInt64, outcome: LedgerState.ClaimOutcome, job: LedgerState.Job?) -> ClaimDecision {
-        guard let held = running[run] else { return .attached }
+        guard running[run] != nil else { return .attached }
         switch outcome {
         case .ended(let result):
             _ = finished(run)
@@ -130,8 +124,11 @@ struct JobIntake: Sendable {
             _ = finished(run)
             return .attached
         case .won(let attempt):
-            let request = JobRequest(id: held.id, task: held.task, parameters: [], timeout: .zero)
-            if let job, job.isCancelled(allowed: { mayCancel($0, submittedBy: held.submitter ?? job.submitter) }) {
+            // A requeued job's message carries the worker's user, not the submitter's: the
+            // ledger remembers who submitted it first, and that is who may cancel it.
+            if let submitter = job?.submitter { running[run]?.submitter = submitter }
+            let held = running[run]!
+            if let job, job.isCancelled(allowed: { mayCancel($0, submittedBy: held.submitter) }) {
                 var event = JobEvent(id: held.id, task: held.task.rawValue, event: .cancelled, worker: workerName)
                 event.reason = .cancelledBeforeStart
                 event.message = "cancelled before it started"
@@ -141,15 +138,15 @@ struct JobIntake: Sendable {
             // Attempts that ended with their worker gone: the job kills workers, or they die under it.
             if let job, job.expiries >= deliveryLimit {
                 _ = finished(run)
-                return .end(deliveryLimitEvent(request, times: job.expiries), attempt: attempt)
+                return .end(deliveryLimitEvent(id: held.id, task: held.task, times: job.expiries), attempt: attempt)
             }
             running[run]?.started = true
             return .run(attempt: attempt)
         }
     }
 
-    private func deliveryLimitEvent(_ job: JobRequest, times: Int) -> JobEvent {
-        var event = JobEvent(id: job.id, task: job.task.rawValue, event: .failed, worker: workerName)
+    private func deliveryLimitEvent(id: String, task: WanTask, times: Int) -> JobEvent {
+        var event = JobEvent(id: id, task: task.rawValue, event: .failed, worker: workerName)
         event.reason = .deliveryLimit
         event.message =
             "tried \(times) times without finishing (the generator kills workers, or its workers keep dying); not run again"

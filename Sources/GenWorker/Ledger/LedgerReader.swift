@@ -70,7 +70,7 @@ public struct JobStatus: Codable, Sendable, Equatable {
             worker = live.worker
             attempt = live.number
             since = live.claimedAt
-            lastRenewal = job.renewedAt
+            lastRenewal = job.renewalWrittenAt
             progress = job.progress
             step = job.step
         }

@@ -48,8 +48,10 @@ public struct LedgerState: Sendable {
         public var expiries = 0
         /// The renewal counter that last renewed the live attempt (-1: its claim).
         public var renewCounter = -1
-        /// When the live attempt was last renewed, on the folding side's clock.
+        /// When the live attempt's last renewal was seen, on the folding side's clock (never a record's `at`).
         public var renewedAt: Date?
+        /// When the live attempt was last renewed, as its writer dated the record (for display only).
+        public var renewalWrittenAt: Date?
         public var progress: JobProgress?
         public var step: String?
         public var result: JobEvent?
@@ -98,8 +100,11 @@ public struct LedgerState: Sendable {
 
     public init(retention: TimeInterval) { self.retention = retention }
 
-    /// Folds one entry, seen at `now`. Record times (`at`) date a replayed record; a live
-    /// record is dated `now` (so clocks of other machines matter only for replays).
+    /// Folds one entry, seen at `now` on the folding side's own clock (a worker passes its
+    /// monotonic ``WorkerClock``). Record times (`at`) only date what a replayed record shows
+    /// (claimed, ended); leases never read them: a renewal counts from the moment this side saw
+    /// it, so no lease decision compares the clocks of two machines, and a replayed renewal
+    /// counts as seen now (the safe side: its owner's fence runs from when it wrote it).
     public mutating func apply(_ entry: LedgerEntry, at now: Date, live: Bool = true) -> [LedgerEffect] {
         folded += 1
         defer { pruneIfDue(now) }
@@ -126,8 +131,8 @@ public struct LedgerState: Sendable {
         case .record(let record):
             let when = live ? now : min(record.at, now)
             switch record.kind {
-            case .claim: return claim(record, at: when)
-            case .heartbeat: return heartbeat(record, at: when)
+            case .claim: return claim(record, at: when, seen: now)
+            case .heartbeat: return heartbeat(record, at: when, seen: now)
             case .expire, .release: return expire(record, at: when)
             case .end: return end(record, at: when)
             case .marker: return [.marker(ref: record.ref)]
@@ -135,7 +140,7 @@ public struct LedgerState: Sendable {
         }
     }
 
-    private mutating func claim(_ record: LedgerRecord, at now: Date) -> [LedgerEffect] {
+    private mutating func claim(_ record: LedgerRecord, at now: Date, seen: Date) -> [LedgerEffect] {
         guard let id = record.id else { return [] }
         var job = jobs[id] ?? Job(id: id, at: now)
         job.lastChange = now
@@ -155,7 +160,8 @@ public struct LedgerState: Sendable {
             job.attempts.append(Attempt(number: number, worker: record.worker, claimedAt: now))
             job.state = .running
             job.renewCounter = -1
-            job.renewedAt = now
+            job.renewedAt = seen
+            job.renewalWrittenAt = now
             job.progress = nil
             job.step = nil
             job.body = record.job
@@ -166,7 +172,7 @@ public struct LedgerState: Sendable {
         return [.claimDecided(ref: record.ref, worker: record.worker, id: id, outcome: outcome)]
     }
 
-    private mutating func heartbeat(_ record: LedgerRecord, at now: Date) -> [LedgerEffect] {
+    private mutating func heartbeat(_ record: LedgerRecord, at now: Date, seen: Date) -> [LedgerEffect] {
         let runs = record.runs ?? []
         workers[record.worker] = WorkerView(
             name: record.worker, node: record.node, slots: record.slots ?? 0, running: runs.map(\.id), version: record.version, lastHeartbeat: now)
@@ -177,8 +183,11 @@ public struct LedgerState: Sendable {
                 effects.append(.notOwner(worker: record.worker, id: run.id, attempt: run.attempt))
                 continue
             }
-            job.renewCounter = record.counter ?? job.renewCounter
-            job.renewedAt = now
+            // The highest counter seen: a late duplicate of an older heartbeat must not make an
+            // expiry that names the newest one invalid (or an outdated one valid).
+            job.renewCounter = max(job.renewCounter, record.counter ?? job.renewCounter)
+            job.renewedAt = seen
+            job.renewalWrittenAt = now
             if let progress = run.progress { job.progress = progress }
             if let step = run.step { job.step = step }
             jobs[run.id] = job
@@ -197,6 +206,7 @@ public struct LedgerState: Sendable {
         if !releasing { job.expiries += 1 }
         job.state = .queued
         job.renewedAt = nil
+        job.renewalWrittenAt = nil
         job.lastChange = now
         jobs[id] = job
         let requeue = job.body.map { Requeue(id: id, task: job.task, body: $0, replies: job.replies) }

@@ -4,6 +4,7 @@ import AMQP
 /// start (and by `genworker declare`). Declarations are idempotent while the arguments match.
 public enum Topology {
     public static func declare(on channel: AMQPChannel, configuration: WorkerConfiguration) throws(AMQPError) {
+        var channel = channel
         let t = configuration.topology
         // Dead letters: invalid jobs, and jobs past the delivery limit.
         try channel.declareExchange(t.deadExchange, type: "fanout")
@@ -15,13 +16,20 @@ public enum Topology {
         try channel.bindQueue(t.unroutedQueue, exchange: t.unroutedExchange, routingKey: "")
         // Jobs.
         try channel.declareExchange(t.jobsExchange, type: "direct", arguments: ["alternate-exchange": .string(t.unroutedExchange)])
-        try channel.declareQueue(
-            t.jobsQueue,
-            arguments: [
-                "x-queue-type": "quorum",
-                "x-dead-letter-exchange": .string(t.deadExchange),
-                "x-delivery-limit": .int64(Int64(t.deliveryLimit)),
-            ])
+        // No `x-delivery-limit`: RabbitMQ 3.x counts every return in it (a bounce, a delivery a
+        // dropped connection gave back), and at the limit drops the job into the dead-letter
+        // queue with no result. Attempts are counted in the ledger (`topology.delivery_limit`).
+        let jobsArguments: AMQPTable = ["x-queue-type": "quorum", "x-dead-letter-exchange": .string(t.deadExchange)]
+        do {
+            try channel.declareQueue(t.jobsQueue, arguments: jobsArguments)
+        } catch let error where error.replyCode == 406 {
+            // Declared by an earlier version, with the limit (arguments cannot change in place):
+            // keep using it. Re-create the queue, or override it with a policy, to lift the limit.
+            channel = try channel.connection.openChannel()
+            var legacy = jobsArguments
+            legacy["x-delivery-limit"] = .int64(Int64(t.deliveryLimit))
+            try channel.declareQueue(t.jobsQueue, arguments: legacy)
+        }
         for task in configuration.worker.tasks {
             try channel.bindQueue(t.jobsQueue, exchange: t.jobsExchange, routingKey: task.rawValue)
         }

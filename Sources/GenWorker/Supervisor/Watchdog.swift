@@ -1,3 +1,4 @@
+import CProcessShims
 import Foundation
 
 #if canImport(Glibc)
@@ -24,11 +25,17 @@ final class Watchdog: Sendable {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, fds[0], 0)
+        // A session of its own: a stop of the worker's process group (a terminal's Ctrl-Z,
+        // `kill -STOP -PGID`) must not freeze the one process that enforces the deadline.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, gw_process_spawn_setsid_flag())
         let argv = [strdup(path), strdup(ownerToken), nil]
         let envp = [strdup("PATH=/usr/bin:/bin"), nil]
         defer { (argv + envp).forEach { free($0) } }
         var pid: pid_t = 0
-        let status = posix_spawn(&pid, path, &actions, nil, argv, envp)
+        let status = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
         close(fds[0])
         guard status == 0 else {
             close(fds[1])

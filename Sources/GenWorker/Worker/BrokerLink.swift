@@ -53,9 +53,12 @@ struct BrokerLink {
         }
     }
 
-    /// Starts taking jobs, at most `worker.slots` unacked at once.
+    /// Starts taking jobs, one unacked at a time. A delivery is acked once its claim is
+    /// decided (milliseconds), and the owner stops consuming as soon as no slot is free, so
+    /// the broker never pushes a delivery this worker has no slot for: a bounce back to the
+    /// queue would be one more count in RabbitMQ 3.x's `x-delivery-count`.
     mutating func consumeJobs() throws(AMQPError) {
-        try jobs.qos(prefetchCount: UInt16(configuration.worker.slots))
+        try jobs.qos(prefetchCount: 1)
         jobsConsumer = try jobs.consume(queue: configuration.topology.jobsQueue)
     }
 
@@ -91,56 +94,53 @@ struct BrokerLink {
         return try results.waitForConfirm(sequence, timeout: configuration.amqp.confirmTimeout) == .ack
     }
 
-    /// Settles a job message that is not claimed: the terminal `event` (if any) goes to the
-    /// events exchange, and so to the results queue, and to `reply_to`, with publisher
-    /// confirms; only then is the message settled with `disposition`. If the broker refuses
-    /// the event, the message is requeued instead, so the job is never acked without its result.
-    func settle(
-        _ deliveryTag: UInt64, event: JobEvent?, replyTo: String?, correlationID: String?,
-        disposition: JobIntake.Disposition
-    ) throws(AMQPError) {
-        var disposition = disposition
-        let replies = replyTo.flatMap { $0.isEmpty ? nil : [LedgerState.Reply(replyTo: $0, correlationID: correlationID)] } ?? []
-        if let event, try !publishTerminal(event, replies: replies) {
-            logger.error("the broker refused the result (basic.nack); the job goes back to the queue", metadata: ["job": "\(event.id)"])
-            disposition = .requeue
-        }
-        switch disposition {
-        case .ack: try jobs.ack(deliveryTag)
-        case .deadLetter: try jobs.reject(deliveryTag, requeue: false)
-        case .requeue: try jobs.nack(deliveryTag, requeue: true)
-        }
+    /// Settles a job message that is not claimed: into the dead-letter queue, or back to the queue.
+    func settle(_ deliveryTag: UInt64, requeue: Bool) throws(AMQPError) {
+        if requeue { try jobs.nack(deliveryTag, requeue: true) } else { try jobs.reject(deliveryTag, requeue: false) }
     }
 
-    /// Publishes a terminal event to the events exchange and to every `reply_to`, and waits
-    /// for the broker's confirms. False when refused.
-    func publishTerminal(_ event: JobEvent, replies: [LedgerState.Reply], countInMetrics: Bool = true) throws(AMQPError) -> Bool {
-        defer { if countInMetrics { metrics.jobFinished(task: event.task, status: event.event, reason: event.reason) } }
-        let body: [UInt8]
-        do { body = try event.encoded() } catch {
+    /// Where a terminal result goes: the events exchange (and so the results queue), or one
+    /// submission's `reply_to`.
+    enum Destination: Sendable, Equatable {
+        case results
+        case reply(LedgerState.Reply)
+    }
+
+    /// Publishes a terminal event to each destination, then waits for the broker's confirms.
+    /// Returns, in order, whether each was accepted (false: `basic.nack`).
+    func publishResults(_ outgoing: [(event: JobEvent, to: Destination)]) throws(AMQPError) -> [Bool] {
+        var sequences: [UInt64] = []
+        for (event, destination) in outgoing {
+            var properties = AMQPProperties.persistentJSON()
+            properties.messageID = event.id
+            properties.type = event.event.rawValue
+            let body = Self.resultBody(event, logger: logger)
+            switch destination {
+            case .results:
+                sequences.append(
+                    try results.publish(
+                        exchange: configuration.topology.eventsExchange,
+                        routingKey: "\(event.id).\(event.event.rawValue)", body: body, properties: properties))
+            case .reply(let reply):
+                properties.correlationID = reply.correlationID
+                sequences.append(try results.publish(exchange: "", routingKey: reply.replyTo, body: body, properties: properties))
+            }
+        }
+        var accepted: [Bool] = []
+        for sequence in sequences {
+            accepted.append(try results.waitForConfirm(sequence, timeout: configuration.amqp.confirmTimeout) == .ack)
+        }
+        return accepted
+    }
+
+    private static func resultBody(_ event: JobEvent, logger: Logger) -> [UInt8] {
+        do { return try event.encoded() } catch {
             // Only a non-finite number can fail to encode; the result still goes out, without it.
             logger.error("\(error); publishing the result without its details", metadata: ["job": "\(event.id)"])
             var bare = JobEvent(id: event.id, task: event.task, event: event.event, worker: event.worker)
             bare.reason = event.reason
             bare.message = event.message
-            body = (try? bare.encoded()) ?? []
+            return (try? bare.encoded()) ?? []
         }
-        var properties = AMQPProperties.persistentJSON()
-        properties.messageID = event.id
-        properties.type = event.event.rawValue
-        var sequences = [
-            try results.publish(
-                exchange: configuration.topology.eventsExchange,
-                routingKey: "\(event.id).\(event.event.rawValue)", body: body, properties: properties)
-        ]
-        for reply in replies {
-            properties.correlationID = reply.correlationID
-            sequences.append(try results.publish(exchange: "", routingKey: reply.replyTo, body: body, properties: properties))
-        }
-        var accepted = true
-        for sequence in sequences where try results.waitForConfirm(sequence, timeout: configuration.amqp.confirmTimeout) == .nack {
-            accepted = false
-        }
-        return accepted
     }
 }

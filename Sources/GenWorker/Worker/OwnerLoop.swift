@@ -31,10 +31,18 @@ final class OwnerLoop {
         let writtenAt: ContinuousClock.Instant
     }
 
-    /// A result written to the ledger, waiting to come back (kept across reconnects).
-    private struct PendingEnd {
-        let record: LedgerRecord
+    /// An invalid job's rejection, in the ledger's hands; its delivery is dead-lettered once decided.
+    private struct PendingRejection {
+        let deliveryTag: UInt64
         let event: JobEvent
+        let reply: LedgerState.Reply?
+    }
+
+    /// One result for one destination, waiting for the broker's confirm.
+    private struct Outgoing {
+        let event: JobEvent
+        let destination: BrokerLink.Destination
+        var notBefore: ContinuousClock.Instant = .now
     }
 
     private let configuration: WorkerConfiguration
@@ -60,10 +68,26 @@ final class OwnerLoop {
     /// True once this connection's catch-up marker came back: only then may the worker
     /// expire other workers' jobs.
     private var caughtUp = false
+    /// The ref of this connection's catch-up marker.
+    private var marker: String?
     private var claims: [String: PendingClaim] = [:]
-    private var ends: [String: PendingEnd] = [:]
-    /// Results the ledger accepted, not yet confirmed by the broker on the events exchange.
-    private var unsentResults: [(event: JobEvent, replies: [LedgerState.Reply])] = []
+    /// Results written to the ledger, by ref, until they come back (kept across reconnects).
+    private var ends: [String: JobEvent] = [:]
+    private var rejections: [String: PendingRejection] = [:]
+    /// Records this worker wrote that have not come back through the ledger yet, by ref. A
+    /// stream publish without confirms can vanish (a node restarting, a leader moving), so
+    /// each is written again every ``rewriteAfter`` until it is seen; the fold ignores a
+    /// second copy of a record (same ref).
+    private var unseen: [String: (record: LedgerRecord, writtenAt: ContinuousClock.Instant)] = [:]
+    private let rewriteAfter = Duration.seconds(5)
+    /// Results the ledger accepted, one entry per destination, until the broker confirms each.
+    private var outbox: [Outgoing] = []
+    /// The first catch-up of this process: afterwards, attempts an earlier life of this
+    /// worker left running are ended at once (the identity lock proves that life is over).
+    private var firstCatchUp = true
+    /// When a shutdown stops waiting for the broker (leases then hand the jobs on).
+    private var shutdownGiveUpAt: ContinuousClock.Instant?
+    private let clock = WorkerClock()
     /// Refs of expiries and releases this worker wrote: a valid one obliges it to requeue the job.
     private var requeueRefs: Set<String> = []
     /// Expiries already written, as `id#attempt#counter`, so each is proposed once.
@@ -123,7 +147,14 @@ final class OwnerLoop {
                 caughtUp = false
                 logger.error("broker connection ended: \(error)")
                 nodeIndex += 1  // a lost node is tried last
-                for run in intake.connectionLost() { claims = claims.filter { $0.value.run != run } }
+                // Undecided claims and rejections went back to the queue with their deliveries.
+                let dropped = Set(intake.connectionLost())
+                for (ref, claim) in claims where dropped.contains(claim.run) {
+                    claims[ref] = nil
+                    unseen[ref] = nil
+                }
+                for ref in rejections.keys { unseen[ref] = nil }
+                rejections.removeAll()
                 if inbox.shutdownMode != nil {
                     stopAllRuns(.shutdown, because: "shutting down without a broker: the jobs go back when their lease ends")
                     break
@@ -167,9 +198,12 @@ final class OwnerLoop {
         var link = try connectToANode()
         defer { link.connection.close() }
         try catchUp(link)
-        // Results that could not be written or sent before.
-        for end in ends.values { try link.write(end.record) }
-        try flushResults(link)
+        // What did not come back before the last connection ended (results, releases, expiries).
+        for (ref, pending) in unseen {
+            try link.write(pending.record)
+            unseen[ref]?.writtenAt = .now
+        }
+        // Renew before anything that may wait on the broker (the results' confirms).
         try writeHeartbeat(link)
         if inbox.shutdownMode == nil {
             try link.consumeJobs()
@@ -183,6 +217,7 @@ final class OwnerLoop {
             try flushResults(link)
             if ContinuousClock.now >= nextHeartbeat { try writeHeartbeat(link) }
             try expireOverdue(link)
+            try rewriteUnseen(link)
             if let mode = inbox.shutdownMode {
                 if try shutDown(mode, link: &link) { return }
             } else {
@@ -197,24 +232,30 @@ final class OwnerLoop {
 
     /// Follows the ledger (from where this worker left it, or from the retention window)
     /// until a marker written now comes back: every record before it has then been folded.
+    /// Runs go on meanwhile (their updates are handled, the fence is kept); a lost marker is
+    /// written again; a shutdown does not wait for the catch-up.
     private func catchUp(_ link: BrokerLink) throws {
         let started = ContinuousClock.now
         let before = ledger.folded
         try link.followLedger(from: ledgerOffset)
-        let marker = LedgerRecord(kind: .marker, worker: configuration.worker.name)
-        try link.write(marker)
-        let deadline = ContinuousClock.now + .seconds(120)
+        unseen = unseen.filter { $0.value.record.kind != .marker }
+        let record = LedgerRecord(kind: .marker, worker: configuration.worker.name, at: clock.wall)
+        marker = record.ref
+        try write(record, link: link)
+        // A node whose ledger replica cannot take writes: try another node.
+        let deadline = ContinuousClock.now + .seconds(60)
         while !caughtUp {
+            if inbox.shutdownMode != nil {
+                logger.info("shutting down during the ledger catch-up")
+                return
+            }
             guard ContinuousClock.now < deadline else {
-                throw AMQPError(.timeout, "the ledger \(configuration.topology.ledgerStream) did not return our marker within 120 s")
+                throw GenWorkerError(.brokerFailed, "the ledger \(configuration.topology.ledgerStream) did not return our marker within 60 s")
             }
-            if let event = try link.connection.nextEvent(timeout: .seconds(1)) {
-                if case .delivery(let delivery) = event, delivery.channel == link.ledger.id {
-                    try fold(delivery, link: link, marker: marker.ref)
-                } else {
-                    try handle(event, link: link)
-                }
-            }
+            fence()
+            for update in inbox.take() { handle(update, link: link) }
+            try rewriteUnseen(link)
+            if let event = try link.connection.nextEvent(timeout: .seconds(1)) { try handle(event, link: link) }
         }
         let took = ContinuousClock.now - started
         let tookSeconds = took.inSeconds
@@ -222,6 +263,43 @@ final class OwnerLoop {
         logger.info(
             "ledger caught up: \(ledger.folded - before) record(s) in \(String(format: "%.3f", tookSeconds)) s, \(ledger.jobs.count) job(s) in the window"
         )
+        if firstCatchUp {
+            firstCatchUp = false
+            try endEarlierLife(link)
+        }
+    }
+
+    /// Attempts the ledger still gives this worker's name that this process never ran: an
+    /// earlier life's, which is over (this process holds the name's lock and killed what that
+    /// life left). They are expired at once, not a lease later; an expiry counts towards
+    /// `topology.delivery_limit`, since the job may be what killed that life.
+    private func endEarlierLife(_ link: BrokerLink) throws {
+        let me = configuration.worker.name
+        for job in ledger.jobs.values.sorted(by: { $0.id < $1.id }) {
+            guard let live = job.live, live.worker == me else { continue }
+            var record = LedgerRecord(kind: .expire, worker: me, at: clock.wall, id: job.id, attempt: live.number)
+            record.counter = job.renewCounter
+            requeueRefs.insert(record.ref)
+            logger.warning("an earlier life of this worker left attempt \(live.number) running: expiring it now", metadata: ["job": "\(job.id)"])
+            try write(record, link: link)
+        }
+    }
+
+    /// Writes `record` and keeps it until it comes back through the ledger (see ``unseen``).
+    /// Without a link, it goes after the next catch-up.
+    private func write(_ record: LedgerRecord, link: BrokerLink?) throws {
+        unseen[record.ref] = (record, .now)
+        try link?.write(record)
+    }
+
+    /// Writes again every record not seen back within ``rewriteAfter``.
+    private func rewriteUnseen(_ link: BrokerLink) throws {
+        let now = ContinuousClock.now
+        for (ref, pending) in unseen where now - pending.writtenAt >= rewriteAfter {
+            logger.info("ledger record \(pending.record.kind.rawValue) not seen back after \(rewriteAfter): writing it again", metadata: ["job": "\(pending.record.id ?? "-")"])
+            unseen[ref]?.writtenAt = now
+            try link.write(pending.record)
+        }
     }
 
     private func handle(_ event: AMQPEvent, link: BrokerLink) throws {
@@ -229,7 +307,7 @@ final class OwnerLoop {
         case .delivery(let delivery) where delivery.channel == link.jobs.id:
             try receive(delivery, link: link)
         case .delivery(let delivery) where delivery.channel == link.ledger.id:
-            try fold(delivery, link: link, marker: nil)
+            try fold(delivery, link: link)
         case .channelClosed(let channel, let code, let text):
             if text.contains("delivery acknowledgement") && text.contains("timed out") {
                 logger.error("RabbitMQ's consumer_timeout expired on a delivery not yet claimed. Broker said: \(code) \(text)")
@@ -247,11 +325,12 @@ final class OwnerLoop {
     }
 
     /// Folds one ledger record and acts on what it decided.
-    private func fold(_ delivery: AMQPDelivery, link: BrokerLink, marker: String?) throws {
+    private func fold(_ delivery: AMQPDelivery, link: BrokerLink) throws {
         if let next = LedgerStream.next(after: delivery) { ledgerOffset = next }
         let entry = LedgerEntry.read(
             exchange: delivery.exchange, properties: delivery.properties, body: delivery.body, topology: configuration.topology)
-        let effects = ledger.apply(entry, at: Date(), live: caughtUp)
+        let effects = ledger.apply(entry, at: clock.steady, live: caughtUp)
+        if case .record(let record) = entry, record.worker == configuration.worker.name { unseen[record.ref] = nil }
         try link.ledger.ack(delivery.deliveryTag)
         // A cancel from the dashboard names the person behind it (the broker user is the dashboard's).
         cancelRequester = delivery.properties.headers?["x-genworker-requested-by"]?.stringValue
@@ -266,18 +345,22 @@ final class OwnerLoop {
         switch effect {
         case .claimDecided(let ref, _, let id, let outcome):
             guard let claim = claims.removeValue(forKey: ref) else { return }
-            let decision = intake.claimDecided(claim.run, outcome: outcome, job: ledger.jobs[id])
+            // The ack first: if it fails, the claim is dropped with the connection (its slot
+            // freed), and a won attempt nobody runs expires after a lease.
             try link.jobs.ack(claim.delivery.deliveryTag)
+            let decision = intake.claimDecided(claim.run, outcome: outcome, job: ledger.jobs[id])
             switch decision {
             case .run(let attempt):
-                try start(claim, attempt: attempt, link: link)
+                start(claim, attempt: attempt, link: link)
             case .attached:
                 logger.info("already running elsewhere: this submission's reply_to gets the result", metadata: ["job": "\(id)"])
             case .answer(let result):
-                logger.info("already ended: answering with the recorded result", metadata: ["job": "\(id)"])
+                // Only to this submission's reply_to: the results queue and the events exchange
+                // had the job's one result when it ended.
+                logger.info("already ended: answering the reply_to with the recorded result", metadata: ["job": "\(id)"])
                 if let replyTo = claim.delivery.properties.replyTo, !replyTo.isEmpty {
-                    _ = try link.publishTerminal(
-                        result, replies: [.init(replyTo: replyTo, correlationID: claim.delivery.properties.correlationID)], countInMetrics: false)
+                    outbox.append(Outgoing(event: result, destination: .reply(.init(replyTo: replyTo, correlationID: claim.delivery.properties.correlationID))))
+                    try flushResults(link)
                 }
             case .end(let event, let attempt):
                 logOutcome(event)
@@ -299,9 +382,18 @@ final class OwnerLoop {
                 logger.error("the broker refused to requeue the job", metadata: ["job": "\(id)"])
             }
         case .endDecided(let ref, _, let id, let counted, _, let replies):
-            guard let end = ends.removeValue(forKey: ref) else { return }
+            if let rejection = rejections.removeValue(forKey: ref) {
+                // An invalid job: its rejection is the id's result only if it had none; the
+                // submission's own reply_to hears why its message was refused either way.
+                if counted { enqueueResult(rejection.event, replies: []) }
+                if let reply = rejection.reply { outbox.append(Outgoing(event: rejection.event, destination: .reply(reply))) }
+                try link.settle(rejection.deliveryTag, requeue: false)
+                try flushResults(link)
+                return
+            }
+            guard let event = ends.removeValue(forKey: ref) else { return }
             if counted {
-                unsentResults.append((end.event, replies))
+                enqueueResult(event, replies: replies)
                 try flushResults(link)
             } else {
                 logger.warning("result not published: the ledger gave the job to another attempt, or it had ended", metadata: ["job": "\(id)"])
@@ -348,38 +440,33 @@ final class OwnerLoop {
         }
         let facts = JobIntake.Delivery(
             tag: delivery.deliveryTag, validation: validation,
-            deliveryCount: delivery.properties.headers?["x-delivery-count"]?.intValue.map { Int(clamping: $0) },
             submitter: delivery.properties.userID, redelivered: delivery.redelivered)
         switch intake.receive(facts) {
         case .settle(let event, let disposition):
             if case .failure(let rejection) = validation {
                 logger.warning("invalid job: \(rejection.message)", metadata: ["job": "\(rejection.id ?? "-")"])
-            } else if let event {
-                logOutcome(event)
             }
-            try link.settle(
-                delivery.deliveryTag, event: event, replyTo: delivery.properties.replyTo,
-                correlationID: delivery.properties.correlationID, disposition: disposition)
-            // Recorded for `status`; it never ran, so it takes no attempt.
-            if let event {
-                var record = LedgerRecord(kind: .end, worker: configuration.worker.name, id: event.id, attempt: 0)
-                record.result = event
-                try link.write(record)
-            }
+            guard let event else { return try link.settle(delivery.deliveryTag, requeue: disposition == .requeue) }
+            // Into the ledger first (attempt 0: it never ran); published once it comes back.
+            var record = LedgerRecord(kind: .end, worker: configuration.worker.name, at: clock.wall, id: event.id, attempt: 0)
+            record.result = event
+            let reply = delivery.properties.replyTo.flatMap { $0.isEmpty ? nil : LedgerState.Reply(replyTo: $0, correlationID: delivery.properties.correlationID) }
+            rejections[record.ref] = PendingRejection(deliveryTag: delivery.deliveryTag, event: event, reply: reply)
+            try write(record, link: link)
         case .claim(let run, let job, let slot):
-            var record = LedgerRecord(kind: .claim, worker: configuration.worker.name, id: job.id)
+            var record = LedgerRecord(kind: .claim, worker: configuration.worker.name, at: clock.wall, id: job.id)
             record.job = String(decoding: delivery.body, as: UTF8.self)
             record.task = job.task.rawValue
             record.replyTo = delivery.properties.replyTo
             record.correlationID = delivery.properties.correlationID
             record.submitter = delivery.properties.userID
             claims[record.ref] = PendingClaim(run: run, job: job, slot: slot, delivery: delivery, writtenAt: .now)
-            try link.write(record)
+            try write(record, link: link)
             metrics.slots(busy: intake.busySlots, total: configuration.worker.slots)
         }
     }
 
-    private func start(_ claim: PendingClaim, attempt: Int, link: BrokerLink) throws {
+    private func start(_ claim: PendingClaim, attempt: Int, link: BrokerLink) {
         let job = claim.job
         let delivery = claim.delivery
         if let sent = delivery.properties.timestamp {
@@ -389,7 +476,6 @@ final class OwnerLoop {
         started.startedAt = Date()
         started.redelivered = attempt > 1 || delivery.redelivered
         if configuration.wan.warm { started.warm = true }
-        try link.publish(started)
         let control = JobControl()
         let run = claim.run
         let redelivered = started.redelivered ?? false
@@ -410,6 +496,8 @@ final class OwnerLoop {
         }
         runs[run] = ActiveRun(job: job, attempt: attempt, control: control, thread: thread, renewedAt: claim.writtenAt)
         armWatchdog()
+        // After the run exists: a failed publish (the connection is going) must not lose the slot.
+        do { try link.publish(started) } catch { logger.warning("started event not sent: \(error)", metadata: ["job": "\(job.id)"]) }
         logger.info("running attempt \(attempt)", metadata: ["job": "\(job.id)"])
     }
 
@@ -434,9 +522,9 @@ final class OwnerLoop {
             guard let event else {
                 // Requeue on shutdown: give the job back through the ledger.
                 guard run.control.stopRequest == .shutdown else { return }
-                let record = LedgerRecord(kind: .release, worker: configuration.worker.name, id: run.job.id, attempt: run.attempt)
+                let record = LedgerRecord(kind: .release, worker: configuration.worker.name, at: clock.wall, id: run.job.id, attempt: run.attempt)
                 requeueRefs.insert(record.ref)
-                do { try link?.write(record) } catch { logger.warning("release not written (\(error)); the job goes back when its lease ends") }
+                do { try write(record, link: link) } catch { logger.warning("release not written (\(error)); the job goes back when its lease ends") }
                 return
             }
             if let elapsed = event.elapsedSeconds { metrics.jobRan(task: run.job.task.rawValue, seconds: elapsed) }
@@ -450,27 +538,52 @@ final class OwnerLoop {
 
     /// Writes a job's result to the ledger; it is published once it comes back as the job's one result.
     private func writeEnd(_ event: JobEvent, attempt: Int, link: BrokerLink?) {
-        var record = LedgerRecord(kind: .end, worker: configuration.worker.name, id: event.id, attempt: attempt)
+        var record = LedgerRecord(kind: .end, worker: configuration.worker.name, at: clock.wall, id: event.id, attempt: attempt)
         record.result = event
-        ends[record.ref] = PendingEnd(record: record, event: event)
-        do { try link?.write(record) } catch { logger.warning("result not written yet (\(error)); it goes when the broker is back") }
+        ends[record.ref] = event
+        do { try write(record, link: link) } catch { logger.warning("result not written yet (\(error)); it goes when the broker is back") }
     }
 
+    /// The job's one result: to the events exchange (so the results queue) and every attached reply_to.
+    private func enqueueResult(_ event: JobEvent, replies: [LedgerState.Reply]) {
+        metrics.jobFinished(task: event.task, status: event.event, reason: event.reason)
+        outbox.append(Outgoing(event: event, destination: .results))
+        outbox += replies.map { Outgoing(event: event, destination: .reply($0)) }
+    }
+
+    /// Publishes every result due, each destination on its own: a destination that refuses
+    /// (basic.nack) never holds up the others, and a confirmed one is never sent again.
     private func flushResults(_ link: BrokerLink) throws {
-        while let (event, replies) = unsentResults.first {
-            if try !link.publishTerminal(event, replies: replies) {
-                logger.error("the broker refused the result (basic.nack); retrying", metadata: ["job": "\(event.id)"])
-                return
+        let now = ContinuousClock.now
+        let due = outbox.indices.filter { outbox[$0].notBefore <= now }
+        guard !due.isEmpty else { return }
+        let accepted = try link.publishResults(due.map { (outbox[$0].event, outbox[$0].destination) })
+        var done = Set<Int>()
+        for (index, ok) in zip(due, accepted) {
+            let item = outbox[index]
+            if ok {
+                done.insert(index)
+                continue
             }
-            unsentResults.removeFirst()
+            switch item.destination {
+            case .reply(let reply):
+                // The submitter's own queue refused it (full, with reject-publish): retrying
+                // would never end. The result stands in the ledger and the results queue.
+                logger.error("reply_to \(reply.replyTo) refused the result (basic.nack): dropped", metadata: ["job": "\(item.event.id)"])
+                done.insert(index)
+            case .results:
+                logger.error("the broker refused the result (basic.nack): trying again in 5 s", metadata: ["job": "\(item.event.id)"])
+                outbox[index].notBefore = now + .seconds(5)
+            }
         }
+        outbox = outbox.enumerated().filter { !done.contains($0.offset) }.map(\.element)
     }
 
     /// Renews every run this worker owns and tells the fleet it is alive (`genworker workers`).
     private func writeHeartbeat(_ link: BrokerLink) throws {
         heartbeatCounter += 1
         nextHeartbeat = .now + renewEvery
-        var record = LedgerRecord(kind: .heartbeat, worker: configuration.worker.name)
+        var record = LedgerRecord(kind: .heartbeat, worker: configuration.worker.name, at: clock.wall)
         record.counter = heartbeatCounter
         let live = runs.filter { !$0.value.lost }
         record.runs = live.values.map { HeartbeatRun(id: $0.job.id, attempt: $0.attempt, progress: $0.progress?.progress, step: $0.progress?.step) }
@@ -498,14 +611,14 @@ final class OwnerLoop {
         // A scan of every live attempt: once a second is enough for a lease of seconds or minutes.
         guard caughtUp, ContinuousClock.now >= nextExpiryScan else { return }
         nextExpiryScan = .now + .seconds(1)
-        for overdue in ledger.overdue(at: Date(), lease: configuration.jobs.leaseSeconds) {
+        for overdue in ledger.overdue(at: clock.steady, lease: configuration.jobs.leaseSeconds) {
             let key = "\(overdue.id)#\(overdue.attempt)#\(overdue.counter)"
             guard proposedExpiries.insert(key).inserted else { continue }
-            var record = LedgerRecord(kind: .expire, worker: configuration.worker.name, id: overdue.id, attempt: overdue.attempt)
+            var record = LedgerRecord(kind: .expire, worker: configuration.worker.name, at: clock.wall, id: overdue.id, attempt: overdue.attempt)
             record.counter = overdue.counter
             requeueRefs.insert(record.ref)
             logger.warning("attempt \(overdue.attempt) has not been renewed for jobs.lease_s: expiring it", metadata: ["job": "\(overdue.id)"])
-            try link.write(record)
+            try write(record, link: link)
         }
         if proposedExpiries.count > 10_000 { proposedExpiries.removeAll() }
     }
@@ -565,7 +678,17 @@ final class OwnerLoop {
         for run in intake.beginShutdown(mode) where runs[run]?.control.requestStop(.shutdown) == true {
             logger.info("shutdown: stopping the job to give it back to the queue", metadata: ["job": "\(runs[run]!.job.id)"])
         }
-        return runs.isEmpty && claims.isEmpty && ends.isEmpty && unsentResults.isEmpty && requeueRefs.isEmpty
+        guard runs.isEmpty else { return false }
+        if claims.isEmpty && ends.isEmpty && rejections.isEmpty && outbox.isEmpty && requeueRefs.isEmpty { return true }
+        // Runs are over; what waits on the broker waits a bounded time: a broker that does not
+        // answer must not keep a stopping worker alive. Leases then hand its jobs on.
+        let giveUpAt = shutdownGiveUpAt ?? .now + configuration.supervisor.grace * 2 + .seconds(10)
+        shutdownGiveUpAt = giveUpAt
+        guard ContinuousClock.now >= giveUpAt else { return false }
+        logger.error(
+            "stopping with \(ends.count) result(s), \(outbox.count) publish(es) and \(requeueRefs.count) requeue(s) unconfirmed: the broker did not answer; the jobs go on when their leases end"
+        )
+        return true
     }
 
     /// Without a broker at shutdown: stop every run and wait for them (their leases lapse and
