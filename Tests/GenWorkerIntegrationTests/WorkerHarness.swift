@@ -11,8 +11,8 @@ final class WorkerHarness {
     let root: URL
     let prefix: String
     var configuration: WorkerConfiguration
-    let client: AMQPConnection
-    let channel: AMQPChannel
+    private(set) var client: AMQPConnection
+    private(set) var channel: AMQPChannel
     private var workers: [(Worker, DispatchSemaphore)] = []
     private var collected: [String: JobEvent] = [:]
     private var resultsConsumer: String?
@@ -56,6 +56,15 @@ final class WorkerHarness {
         channel = try client.openChannel()
         try channel.enableConfirms()
         try Topology.declare(on: channel, configuration: configuration)
+    }
+
+    /// A new client connection (the old one died with its broker).
+    func reconnectClient() throws {
+        client.close()
+        client = try AMQPConnection(url: configuration.amqp.url)
+        channel = try client.openChannel()
+        try channel.enableConfirms()
+        resultsConsumer = nil
     }
 
     /// Starts a worker on its own thread and waits until it consumes.
@@ -232,6 +241,7 @@ extension WorkerHarness {
               reconnect_max_s: 1
             worker:
               name: \(name)
+              slots: \(c.worker.slots)
               lock_dir: \(c.worker.lockDir)
             topology:
               jobs_exchange: \(t.jobsExchange)
@@ -270,7 +280,12 @@ extension WorkerHarness {
     }
 
     /// Starts `genworker run` as a process of its own; returns its pid once it consumes.
-    func spawnWorkerProcess(name: String, extraArguments: [String] = [], extraConfig: String = "", wanExtra: String = "") throws -> pid_t {
+    /// `environment`: added to this process's; `ownProcessGroup`: the worker leads a process
+    /// group of its own, so a test can stop the whole group (`kill -STOP -PGID`) as Ctrl-Z does.
+    func spawnWorkerProcess(
+        name: String, extraArguments: [String] = [], extraConfig: String = "", wanExtra: String = "",
+        environment: [String: String] = [:], ownProcessGroup: Bool = false
+    ) throws -> pid_t {
         let config = try writeConfigFile(name: name, extra: extraConfig, wanExtra: wanExtra)
         let executable = TestBroker.genworkerExecutable
         let log = root.appendingPathComponent("\(name).log").path
@@ -280,10 +295,17 @@ extension WorkerHarness {
         posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         let argv = ([executable, "run", "--config", config] + extraArguments).map { strdup($0) } + [nil]
-        let env = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        let env = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { (argv + env).forEach { free($0) } }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        if ownProcessGroup {
+            posix_spawnattr_setpgroup(&attributes, 0)
+            posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+        }
         var pid: pid_t = 0
-        guard posix_spawn(&pid, executable, &actions, nil, argv, env) == 0 else { throw TestSupportError("cannot start \(executable)") }
+        guard posix_spawn(&pid, executable, &actions, &attributes, argv, env) == 0 else { throw TestSupportError("cannot start \(executable)") }
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
             if let text = try? String(contentsOfFile: log, encoding: .utf8), text.contains("consuming \(configuration.topology.jobsQueue)") {

@@ -117,8 +117,8 @@ def ledger_end():
 def generate(args):
     """As Wan2.2's generate(args): builds the task's pipeline (wan.WanT2V, ...) and runs it.
     A warm runner calls it again and again in one process."""
-    ledger_start(args)
-    try:
+    try:  # the start inside: a warm runner's stop (an exception at any bytecode) still ends the run
+        ledger_start(args)
         _generate(args)
     finally:
         ledger_end()

@@ -70,6 +70,7 @@ final class OwnerLoop {
     private var caughtUp = false
     /// The ref of this connection's catch-up marker.
     private var marker: String?
+    private var lastLedgerDelivery = ContinuousClock.now
     private var claims: [String: PendingClaim] = [:]
     /// Results written to the ledger, by ref, until they come back (kept across reconnects).
     private var ends: [String: JobEvent] = [:]
@@ -242,15 +243,18 @@ final class OwnerLoop {
         let record = LedgerRecord(kind: .marker, worker: configuration.worker.name, at: clock.wall)
         marker = record.ref
         try write(record, link: link)
-        // A node whose ledger replica cannot take writes: try another node.
-        let deadline = ContinuousClock.now + .seconds(60)
+        // A stream that delivers nothing for this long while our marker is out is stuck (a
+        // node just restarted can leave a consumer that never gets a record): connect again.
+        let stallLimit = Duration.seconds(10)
+        lastLedgerDelivery = .now
         while !caughtUp {
             if inbox.shutdownMode != nil {
                 logger.info("shutting down during the ledger catch-up")
                 return
             }
-            guard ContinuousClock.now < deadline else {
-                throw GenWorkerError(.brokerFailed, "the ledger \(configuration.topology.ledgerStream) did not return our marker within 60 s")
+            guard ContinuousClock.now - lastLedgerDelivery < stallLimit else {
+                throw GenWorkerError(
+                    .brokerFailed, "the ledger \(configuration.topology.ledgerStream) delivered nothing for \(stallLimit) during the catch-up")
             }
             fence()
             for update in inbox.take() { handle(update, link: link) }
@@ -326,6 +330,7 @@ final class OwnerLoop {
 
     /// Folds one ledger record and acts on what it decided.
     private func fold(_ delivery: AMQPDelivery, link: BrokerLink) throws {
+        lastLedgerDelivery = .now
         if let next = LedgerStream.next(after: delivery) { ledgerOffset = next }
         let entry = LedgerEntry.read(
             exchange: delivery.exchange, properties: delivery.properties, body: delivery.body, topology: configuration.topology)
