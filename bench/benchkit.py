@@ -68,3 +68,14 @@ class Results:
                 self.by_id.setdefault(event["id"], []).append(event["status"] + "/" + str(event.get("reason")))
         except (pika.exceptions.AMQPError, OSError):
             self.channel = None
+
+
+def run_file(out, job, suffix):
+    """Where the stand-in wrote <job>.mp4<suffix>: a worker's run directory
+    (<out>/.runs/<job>.<attempt>/, newest attempt first), else <out> itself (Celery, a bare run)."""
+    import glob
+    import os
+    runs = glob.glob(os.path.join(out, ".runs", glob.escape(job) + ".*", job + ".mp4" + suffix))
+    runs.sort(key=lambda p: int(os.path.basename(os.path.dirname(p)).rsplit(".", 1)[1]), reverse=True)
+    return (runs or [os.path.join(out, job + ".mp4" + suffix)])[0]
+

@@ -18,6 +18,9 @@ import uuid
 
 import pika
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchkit  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = sys.executable
 STANDIN = os.path.join(ROOT, "examples", "standin", "generate.py")
@@ -48,7 +51,7 @@ def wait_for(path, timeout=20.0, poll=0.0005):
 
 
 def start_time(out, job_id, timeout=20.0):
-    text = wait_for(os.path.join(out, job_id + ".mp4.argv.json"), timeout)
+    text = wait_for(benchkit.run_file(out, job_id, ".argv.json"), timeout)
     return json.loads(text) if text else None
 
 
@@ -265,7 +268,7 @@ def measure(system, work, rnd):
         t0 = time.time()
         system.cancel(job)
         # Watch both at once: the generator's SIGTERM record and the client's terminal result.
-        sig_path, sig, t_result = os.path.join(system.out, job + ".mp4.sigterm"), None, None
+        sig_path, sig, t_result = benchkit.run_file(system.out, job, ".sigterm"), None, None
         while time.time() - t0 < 5 and (sig is None or t_result is None):
             if sig is None and os.path.exists(sig_path):
                 sig = open(sig_path).read() or None

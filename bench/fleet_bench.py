@@ -27,7 +27,7 @@ import uuid
 import pika
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchkit import connect, topology_yaml  # noqa: E402
+from benchkit import connect, run_file, topology_yaml  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = sys.executable
@@ -244,7 +244,7 @@ def cancel(k):
         ch.basic_publish(prefix + ".jobs", "t2v-A14B", job_body(job, "x [[record_sigterm]] [[step_s=0.5]]", 1000),
                          pika.BasicProperties(content_type="application/json", delivery_mode=2))
     deadline = time.time() + 120
-    while time.time() < deadline and not all(os.path.exists(os.path.join(out, j + ".mp4.argv.json")) for j in ids):
+    while time.time() < deadline and not all(os.path.exists(run_file(out, j, ".argv.json")) for j in ids):
         time.sleep(0.2)
     time.sleep(2)
     latencies, missed = [], 0
@@ -252,7 +252,7 @@ def cancel(k):
         t0 = time.time()
         ch.basic_publish(prefix + ".cancel", "", json.dumps({"id": job}).encode(),
                          pika.BasicProperties(content_type="application/json", delivery_mode=2))
-        path = os.path.join(out, job + ".mp4.sigterm")
+        path = run_file(out, job, ".sigterm")
         end = time.time() + 10
         while time.time() < end and not (os.path.exists(path) and open(path).read()):
             time.sleep(0.0005)

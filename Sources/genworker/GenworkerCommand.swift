@@ -50,6 +50,7 @@ extension GenWorkerError.Code {
         case .encoding: 65
         case .helperUnavailable: 70
         case .identityInUse: 75
+        case .outputUnavailable: 73  // EX_CANTCREAT
         }
     }
 }

@@ -161,10 +161,10 @@ final class LedgerFaultTests: XCTestCase {
 
     // MARK: - A stopped process group (finding 3)
 
-    func testAStoppedProcessGroupNeverLeavesTwoRunsAlive() throws {
+    func testAStoppedProcessGroupNeverLeavesTwoRunsAliveNorTouchesTheWinnersVideo() throws {
         harness = try WorkerHarness()  // lease 6 s
         let frozen = try spawn("frozen", ownProcessGroup: true)
-        try harness.submit(id: "ctrl-z", prompt: "long [[step_s=0.2]]", params: ["sample_steps": 100])
+        try harness.submit(id: "ctrl-z", prompt: "long [[step_s=0.2]]", params: ["sample_steps": 40])
         let first = try waitForStarts("ctrl-z", count: 1, timeout: 20)[0]
         _ = try spawn("other")
         // Ctrl-Z: the whole group (worker and, before the fix, its watchdog) stops.
@@ -174,12 +174,21 @@ final class LedgerFaultTests: XCTestCase {
         XCTAssertFalse(processIsAlive(first), "the frozen worker's generator was still running beside the next attempt")
         let firstEnd = runs(of: "ctrl-z").first { $0.kind == "end" && $0.pid == first }?.at
         let secondStart = runs(of: "ctrl-z").first { $0.kind == "start" && $0.pid == second }?.at
-        if let firstEnd, let secondStart {
-            XCTAssertLessThan(firstEnd, secondStart, "the first run ended before the second started")
-        }
-        XCTAssertEqual(kill(-frozen, SIGCONT), 0)
-        let results = try drain(harness.configuration.topology.resultsQueue, timeout: 60, settle: 5, until: ["ctrl-z"])
+        XCTAssertNotNil(firstEnd, "the stand-in's witness records the killed run's end")
+        if let firstEnd, let secondStart { XCTAssertLessThan(firstEnd, secondStart, "the first run ended before the second started") }
+        // The winner completes while the loser is still stopped; then the loser wakes up and
+        // cleans up after its own run, which must not touch the winner's video.
+        let results = try drain(harness.configuration.topology.resultsQueue, timeout: 60, settle: 1, until: ["ctrl-z"])
         XCTAssertEqual(results["ctrl-z"]?.count, 1)
+        let video = harness.outputs.appendingPathComponent("ctrl-z.mp4").path
+        XCTAssertTrue(FileManager.default.fileExists(atPath: video), "the winner's video is in place")
+        XCTAssertEqual(kill(-frozen, SIGCONT), 0)
+        let deadline = Date().addingTimeInterval(15)
+        while !log("frozen").contains("losing its ownership"), Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        XCTAssertTrue(log("frozen").contains("losing its ownership"), log("frozen"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: video), "the stale run deleted the winner's video")
+        let later = try drain(harness.configuration.topology.resultsQueue, timeout: 5, settle: 3)
+        XCTAssertNil(later["ctrl-z"], "the woken worker publishes nothing")
     }
 
     // MARK: - Clocks (finding 2)
@@ -248,7 +257,7 @@ final class BrokerRestartTests: XCTestCase {
         }
         for round in 1...2 {
             try TestBroker.run(TestBroker.script, ["stop"], environment: environment)
-            Thread.sleep(forTimeInterval: 3)
+            Thread.sleep(forTimeInterval: 9)  // as in the report: down 9 s
             try TestBroker.run(TestBroker.script, ["start"], environment: environment)
             let back = Date()
             var ready = false
@@ -267,6 +276,45 @@ final class BrokerRestartTests: XCTestCase {
         }
         kill(pid, SIGTERM)
         XCTAssertNotNil(harness.waitForExit(pid, timeout: 15), "SIGTERM stops the worker")
+    }
+
+    func testSIGTERMStopsAWorkerInTheMiddleOfItsCatchUp() throws {
+        // Before: the catch-up loop never looked at the shutdown request; a worker whose
+        // marker did not come back could not be stopped for up to 120 s.
+        let harness = try makeHarness()
+        defer { harness.tearDown() }
+        // Heavy records, so that folding them takes seconds even in a release build.
+        let records = 30_000
+        let runs = (0..<100).map { HeartbeatRun(id: "ghost-job-\($0)", attempt: 1, step: "generate") }
+        var last: UInt64 = 0
+        for n in 0..<records {
+            var record = LedgerRecord(kind: .heartbeat, worker: "ghost-\(n % 50)")
+            record.counter = n
+            record.runs = runs
+            last = try harness.channel.publish(
+                exchange: "", routingKey: harness.configuration.topology.ledgerStream, body: try ProtocolCoding.encode(record),
+                properties: .persistentJSON())
+        }
+        XCTAssertEqual(try harness.channel.waitForConfirm(last, timeout: .seconds(120)), .ack)
+        let pid = try harness.spawnWorkerProcess(name: "busy", waitUntilConsuming: false)
+        defer {
+            kill(pid, SIGKILL)
+            _ = harness.waitForExit(pid)
+        }
+        let log = harness.root.appendingPathComponent("busy.log").path
+        let deadline = Date().addingTimeInterval(20)
+        while !((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("metrics and health on"), Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        Thread.sleep(forTimeInterval: 0.5)
+        let before = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        XCTAssertFalse(before.contains("ledger caught up"), "the catch-up of \(records) records ended before the SIGTERM: the test did not test it")
+        let asked = Date()
+        kill(pid, SIGTERM)
+        XCTAssertNotNil(harness.waitForExit(pid, timeout: 30), "SIGTERM during the catch-up stops the worker")
+        let took = Date().timeIntervalSince(asked)
+        print("SIGTERM during the catch-up: exited after \(String(format: "%.2f", took)) s")
+        XCTAssertLessThan(took, 3, "the worker finished its catch-up before it heard the SIGTERM")
     }
 
     func testSIGTERMStopsAWorkerThatCannotCatchUp() throws {

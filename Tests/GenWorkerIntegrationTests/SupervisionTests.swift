@@ -110,7 +110,7 @@ final class SupervisionTests: XCTestCase {
                     id: "steps", task: "animate-14B",
                     params: ["video_path": .string(video.path), "refer_path": .string(refer.path)])),
             task: "animate-14B")
-        let pidFile = harness.outputs.appendingPathComponent("steps.work/preprocess.pid").path
+        let pidFile = harness.outputs.appendingPathComponent(".runs/steps.1/work/preprocess.pid").path
         let deadline = Date().addingTimeInterval(10)
         while !FileManager.default.fileExists(atPath: pidFile), Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
         XCTAssertTrue(FileManager.default.fileExists(atPath: pidFile), "the preprocessing step did not start")
@@ -119,7 +119,7 @@ final class SupervisionTests: XCTestCase {
         XCTAssertEqual(result.status, .cancelled)
         XCTAssertEqual(result.step, "preprocess")
         XCTAssertNil(harness.standinRecord("steps"), "generate.py started after a cancel in the first step")
-        XCTAssertFalse(FileManager.default.fileExists(atPath: harness.outputs.appendingPathComponent("steps.work").path))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: harness.outputs.appendingPathComponent(".runs/steps.1/work").path))
     }
 
     func testAnimateFromRawInputsRunsBothSteps() throws {
@@ -154,7 +154,7 @@ final class SupervisionTests: XCTestCase {
         if let gone { print("job tree gone \(Int(gone * 1000)) ms after SIGKILL of the worker") }
         XCTAssertLessThan(gone ?? 99, 1.5)
         XCTAssertFalse(processIsAlive(generator))
-        try FileManager.default.removeItem(at: harness.outputs.appendingPathComponent("orphan.mp4.argv.json"))
+        harness.forgetStandinRecord("orphan")
         try harness.startWorker(name: "rescuer")
         let result = try harness.result("orphan", timeout: 60)
         XCTAssertEqual(result.status, .completed)

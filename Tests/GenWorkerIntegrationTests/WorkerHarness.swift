@@ -180,10 +180,24 @@ final class WorkerHarness {
         return got
     }
 
+    /// Where the stand-in of `id` may have written `<id>.mp4<suffix>`: each attempt's run
+    /// directory (`outputs/.runs/<id>.<attempt>/`, newest attempt first), then `outputs/`.
+    func standinFiles(_ id: String, suffix: String) -> [URL] {
+        let runs = outputs.appendingPathComponent(".runs")
+        let attempts = ((try? FileManager.default.contentsOfDirectory(atPath: runs.path)) ?? [])
+            .filter { $0.hasPrefix("\(id).") }.compactMap { Int($0.dropFirst(id.count + 1)) }.sorted(by: >)
+        let files = attempts.map { runs.appendingPathComponent("\(id).\($0)/\(id).mp4\(suffix)") } + [outputs.appendingPathComponent("\(id).mp4\(suffix)")]
+        return files.filter { FileManager.default.fileExists(atPath: $0.path) }
+    }
+
+    /// Forgets what the stand-in wrote about `id`'s runs so far (to see the next run start).
+    func forgetStandinRecord(_ id: String) {
+        for file in standinFiles(id, suffix: ".argv.json") { try? FileManager.default.removeItem(at: file) }
+    }
+
     /// What the stand-in generator wrote about its own start, when it started.
     func standinRecord(_ id: String) -> (argv: [String], pid: Int32)? {
-        let url = outputs.appendingPathComponent("\(id).mp4.argv.json")
-        guard let data = try? Data(contentsOf: url),
+        guard let url = standinFiles(id, suffix: ".argv.json").first, let data = try? Data(contentsOf: url),
             let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
             let argv = object["argv"] as? [String], let pid = object["pid"] as? Int
         else { return nil }
@@ -284,7 +298,7 @@ extension WorkerHarness {
     /// group of its own, so a test can stop the whole group (`kill -STOP -PGID`) as Ctrl-Z does.
     func spawnWorkerProcess(
         name: String, extraArguments: [String] = [], extraConfig: String = "", wanExtra: String = "",
-        environment: [String: String] = [:], ownProcessGroup: Bool = false
+        environment: [String: String] = [:], ownProcessGroup: Bool = false, waitUntilConsuming: Bool = true
     ) throws -> pid_t {
         let config = try writeConfigFile(name: name, extra: extraConfig, wanExtra: wanExtra)
         let executable = TestBroker.genworkerExecutable
@@ -306,6 +320,7 @@ extension WorkerHarness {
         }
         var pid: pid_t = 0
         guard posix_spawn(&pid, executable, &actions, &attributes, argv, env) == 0 else { throw TestSupportError("cannot start \(executable)") }
+        if !waitUntilConsuming { return pid }
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
             if let text = try? String(contentsOfFile: log, encoding: .utf8), text.contains("consuming \(configuration.topology.jobsQueue)") {
@@ -361,8 +376,7 @@ extension WorkerHarness {
 
     /// The environment the stand-in of `id` was started with.
     func standinEnvironment(_ id: String) -> [String: String]? {
-        let url = outputs.appendingPathComponent("\(id).mp4.argv.json")
-        guard let data = try? Data(contentsOf: url),
+        guard let url = standinFiles(id, suffix: ".argv.json").first, let data = try? Data(contentsOf: url),
             let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
         else { return nil }
         return object["env"] as? [String: String]

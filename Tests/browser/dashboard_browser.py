@@ -45,6 +45,13 @@ def browser():
     return driver
 
 
+def run_file(outputs, job, suffix):
+    """The stand-in's <job>.mp4<suffix> in the worker's run directory (outputs/.runs/<job>.<attempt>/)."""
+    import glob
+    found = sorted(glob.glob(os.path.join(outputs, ".runs", glob.escape(job) + ".*", job + ".mp4" + suffix)))
+    return found[-1] if found else os.path.join(outputs, job + ".mp4" + suffix)
+
+
 def alive(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:
@@ -85,7 +92,7 @@ try:
     a.save_screenshot(os.path.join(shots, "submit.png"))
     b.save_screenshot(os.path.join(shots, "jobs.png"))
     # Cancel from tab A; both tabs must say cancelled, and only once the generator is gone.
-    started = json.load(open(os.path.join(outputs, job + ".mp4.argv.json")))
+    started = json.load(open(run_file(outputs, job, ".argv.json")))
     pid = started["pid"]
     button.click()
     seen = {}
@@ -106,7 +113,7 @@ try:
     report["cancelled_seen_in"] = sorted(seen)
     if len(seen) < 2:
         fail("cancelled did not reach both tabs")
-    report["sigterm_recorded"] = os.path.exists(os.path.join(outputs, job + ".mp4.sigterm"))
+    report["sigterm_recorded"] = os.path.exists(run_file(outputs, job, ".sigterm"))
     WebDriverWait(a, 10).until(lambda d: button.text == "Generate")
     report["button_after"] = button.text
     # The job's own page, the workers and the queues.

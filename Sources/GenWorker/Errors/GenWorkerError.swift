@@ -21,6 +21,8 @@ public struct GenWorkerError: Error, Sendable, CustomStringConvertible, Equatabl
         case helperUnavailable
         /// Another live worker on this machine has the same name on the same queue.
         case identityInUse
+        /// A run's video could not be moved into `outputs.dir` (permissions, another filesystem).
+        case outputUnavailable
     }
 
     public var code: Code

@@ -7,20 +7,26 @@ import Logging
 struct JobRunner: Sendable {
     let configuration: WorkerConfiguration
 
-    /// The terminal event, or nil when the run was stopped because its delivery was lost
+    /// The terminal event, or nil when the run was stopped because it lost its ownership
     /// or the worker shuts down in requeue mode (the job runs again elsewhere; no result).
     /// `warm`: the slot's warm runner, when `wan.warm` is on (the generate step runs there).
+    /// Everything the run writes stays in its own directory (``runDirectory(outputs:id:attempt:)``);
+    /// a completed event names the job's final path, where ``promote(outputs:id:attempt:)``
+    /// moves the video once the ledger takes this attempt's end as the job's result.
     func run(
-        _ job: JobRequest, control: JobControl, redelivered: Bool, devices: String?, logger: Logger,
+        _ job: JobRequest, attempt: Int, control: JobControl, redelivered: Bool, devices: String?, logger: Logger,
         warm: WarmRunner? = nil, metrics: WorkerMetrics = WorkerMetrics(),
         isShuttingDown: () -> Bool = { false }, onProgress: (JobEvent) -> Void = { _ in }
     ) -> JobEvent? {
-        let outputs = configuration.outputs.dir as NSString
-        let outputPath = outputs.appendingPathComponent("\(job.id).mp4")
-        let workDirectory = outputs.appendingPathComponent("\(job.id).work")
-        try? FileManager.default.createDirectory(atPath: configuration.outputs.dir, withIntermediateDirectories: true)
-        unlink(outputPath)
-        defer { try? FileManager.default.removeItem(atPath: workDirectory) }
+        let runDirectory = Self.runDirectory(outputs: configuration.outputs.dir, id: job.id, attempt: attempt)
+        let outputPath = (runDirectory as NSString).appendingPathComponent("\(job.id).mp4")
+        let workDirectory = (runDirectory as NSString).appendingPathComponent("work")
+        try? FileManager.default.removeItem(atPath: runDirectory)
+        try? FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
+        defer {
+            try? FileManager.default.removeItem(atPath: workDirectory)
+            rmdir(runDirectory)  // gone when empty (a real generate.py writes nothing else)
+        }
 
         var steps: [(name: String, spec: ProcessSpec)] = []
         var preprocessedInto: String?
@@ -52,7 +58,7 @@ struct JobRunner: Sendable {
             event.status = kind
             event.reason = reason
             event.message = message
-            if kind == .completed { event.output = outputPath } else { unlink(outputPath) }
+            if kind == .completed { event.output = Self.finalPath(outputs: configuration.outputs.dir, id: job.id) } else { unlink(outputPath) }
             return event
         }
 
@@ -124,6 +130,26 @@ struct JobRunner: Sendable {
             }
         }
         return finish(.failed, .spawnFailed, "no step ran")
+    }
+
+    /// Where attempt `attempt` of `id` writes its video and work files: a directory of its own,
+    /// so a stale run (one that lost its attempt and is being stopped) never touches the files
+    /// of the attempt that won, nor they its.
+    static func runDirectory(outputs: String, id: String, attempt: Int) -> String {
+        (outputs as NSString).appendingPathComponent(".runs/\(id).\(attempt)")
+    }
+
+    /// The job's video, once its result is decided: `<outputs.dir>/<id>.mp4`.
+    static func finalPath(outputs: String, id: String) -> String { (outputs as NSString).appendingPathComponent("\(id).mp4") }
+
+    /// Moves attempt `attempt`'s video to the job's final path (its end is the job's result).
+    static func promote(outputs: String, id: String, attempt: Int) throws(GenWorkerError) {
+        let directory = runDirectory(outputs: outputs, id: id, attempt: attempt)
+        let from = (directory as NSString).appendingPathComponent("\(id).mp4")
+        guard rename(from, finalPath(outputs: outputs, id: id)) == 0 else {
+            throw GenWorkerError(.outputUnavailable, "cannot move \(from) to \(finalPath(outputs: outputs, id: id)): \(String(cString: strerror(errno)))")
+        }
+        rmdir(directory)
     }
 }
 

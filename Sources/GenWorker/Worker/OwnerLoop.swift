@@ -72,8 +72,9 @@ final class OwnerLoop {
     private var marker: String?
     private var lastLedgerDelivery = ContinuousClock.now
     private var claims: [String: PendingClaim] = [:]
-    /// Results written to the ledger, by ref, until they come back (kept across reconnects).
-    private var ends: [String: JobEvent] = [:]
+    /// Results written to the ledger, by ref, until they come back (kept across reconnects),
+    /// with their attempt (whose run directory holds the video until the end counts).
+    private var ends: [String: (event: JobEvent, attempt: Int)] = [:]
     private var rejections: [String: PendingRejection] = [:]
     /// Records this worker wrote that have not come back through the ledger yet, by ref. A
     /// stream publish without confirms can vanish (a node restarting, a leader moving), so
@@ -396,11 +397,18 @@ final class OwnerLoop {
                 try flushResults(link)
                 return
             }
-            guard let event = ends.removeValue(forKey: ref) else { return }
+            guard let (event, attempt) = ends.removeValue(forKey: ref) else { return }
             if counted {
+                // Only now does the video take the job's name: a run that lost never touches it.
+                if event.event == .completed {
+                    do { try JobRunner.promote(outputs: configuration.outputs.dir, id: id, attempt: attempt) } catch {
+                        logger.error("\(error)", metadata: ["job": "\(id)"])
+                    }
+                }
                 enqueueResult(event, replies: replies)
                 try flushResults(link)
             } else {
+                try? FileManager.default.removeItem(atPath: JobRunner.runDirectory(outputs: configuration.outputs.dir, id: id, attempt: attempt))
                 logger.warning("result not published: the ledger gave the job to another attempt, or it had ended", metadata: ["job": "\(id)"])
             }
         case .attemptLost(let id, let attempt, let worker) where worker == me, .notOwner(let worker, let id, let attempt) where worker == me:
@@ -492,7 +500,7 @@ final class OwnerLoop {
         let warm = warmRunners.isEmpty ? nil : warmRunners[claim.slot]
         let thread = OwnedThread {
             let event = runner.run(
-                job, control: control, redelivered: redelivered, devices: devices, logger: logger, warm: warm, metrics: metrics,
+                job, attempt: attempt, control: control, redelivered: redelivered, devices: devices, logger: logger, warm: warm, metrics: metrics,
                 isShuttingDown: { inbox.shutdownMode != nil }
             ) { progress in
                 inbox.post(JobUpdate(run: run, kind: .progress(progress)))
@@ -545,7 +553,7 @@ final class OwnerLoop {
     private func writeEnd(_ event: JobEvent, attempt: Int, link: BrokerLink?) {
         var record = LedgerRecord(kind: .end, worker: configuration.worker.name, at: clock.wall, id: event.id, attempt: attempt)
         record.result = event
-        ends[record.ref] = event
+        ends[record.ref] = (event, attempt)
         do { try write(record, link: link) } catch { logger.warning("result not written yet (\(error)); it goes when the broker is back") }
     }
 
