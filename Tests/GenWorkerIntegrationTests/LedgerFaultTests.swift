@@ -191,6 +191,48 @@ final class LedgerFaultTests: XCTestCase {
         XCTAssertNil(later["ctrl-z"], "the woken worker publishes nothing")
     }
 
+    // MARK: - Forged records (finding 10)
+
+    func testRecordsForgedByAnotherBrokerUserAreIgnored() throws {
+        harness = try WorkerHarness()
+        let ctl = { (arguments: [String]) in _ = try? TestBroker.run(TestBroker.script, ["ctl", "-q"] + arguments) }
+        ctl(["delete_user", "forger"])
+        ctl(["add_user", "forger", "forger-pw"])
+        ctl(["set_permissions", "-p", "/", "forger", ".*", ".*", ".*"])
+        defer { ctl(["delete_user", "forger"]) }
+        _ = try spawn("honest")
+        try harness.submit(id: "target", prompt: "long [[step_s=0.1]]", params: ["sample_steps": 40])
+        let pid = try waitForStarts("target", count: 1, timeout: 20)[0]
+        var amqp = try AMQPConfiguration(url: harness.configuration.amqp.url)
+        amqp.user = "forger"
+        amqp.password = "forger-pw"
+        let connection = try AMQPConnection(configuration: amqp)
+        defer { connection.close() }
+        let channel = try connection.openChannel()
+        try channel.enableConfirms()
+        // In the worker's name: a result, a release and an expiry of the live attempt, and a
+        // heartbeat of another worker claiming the run; with the broker-vouched user_id "forger".
+        var end = LedgerRecord(kind: .end, worker: "honest", id: "target", attempt: 1)
+        end.result = JobEvent(id: "target", task: "t2v-A14B", event: .failed, worker: "honest")
+        var expire = LedgerRecord(kind: .expire, worker: "other", id: "target", attempt: 1)
+        expire.counter = -1
+        let release = LedgerRecord(kind: .release, worker: "honest", id: "target", attempt: 1)
+        for record in [end, release, expire] {
+            var properties = AMQPProperties.persistentJSON()
+            properties.userID = "forger"
+            XCTAssertEqual(
+                try channel.publishConfirmed(
+                    exchange: "", routingKey: harness.configuration.topology.ledgerStream, body: try ProtocolCoding.encode(record),
+                    properties: properties), .ack)
+        }
+        let result = try harness.result("target", timeout: 60)
+        XCTAssertEqual(result.status, .completed, "the forged end, release and expiry changed nothing")
+        XCTAssertEqual(runs(of: "target").filter { $0.kind == "start" }.map(\.pid), [pid], "one run, never stopped")
+        XCTAssertEqual(log("honest").components(separatedBy: "broker user 'forger'").count - 1, 3, log("honest"))
+        let status = try LedgerReader.read(connection: harness.client, configuration: harness.configuration).jobs["target"]
+        XCTAssertEqual(status?.result?.status, .completed, "genworker status ignores them too")
+    }
+
     // MARK: - Clocks (finding 2)
 
     func testAWorkerWithItsClockAnHourAheadExpiresNoHealthyRun() throws {

@@ -195,17 +195,41 @@ final class LedgerStateTests: XCTestCase {
         let topology = WorkerConfiguration.TopologySection()
         let job = Array(#"{"id":"x1","task":"ti2v-5B","params":{}}"#.utf8)
         XCTAssertEqual(
-            LedgerEntry.read(exchange: topology.jobsExchange, properties: .init(userID: "alice"), body: job, topology: topology),
+            LedgerEntry.read(exchange: topology.jobsExchange, properties: .init(userID: "alice"), body: job, topology: topology, writers: ["genworker"]),
             .submitted(id: "x1", task: "ti2v-5B", submitter: "alice", at: nil))
         XCTAssertEqual(
             LedgerEntry.read(
-                exchange: topology.cancelExchange, properties: .init(userID: "bob"), body: Array(#"{"id":"x1"}"#.utf8), topology: topology),
+                exchange: topology.cancelExchange, properties: .init(userID: "bob"), body: Array(#"{"id":"x1"}"#.utf8), topology: topology, writers: ["genworker"]),
             .cancelled(id: "x1", user: "bob"))
         let record = LedgerRecord(kind: .marker, worker: "w", at: t0, ref: "m")
         XCTAssertEqual(
-            LedgerEntry.read(exchange: "", properties: .init(), body: try! ProtocolCoding.encode(record), topology: topology), .record(record))
-        XCTAssertEqual(LedgerEntry.read(exchange: "", properties: .init(), body: Array("garbage".utf8), topology: topology), .other)
+            LedgerEntry.read(exchange: "", properties: .init(), body: try! ProtocolCoding.encode(record), topology: topology, writers: ["genworker"]), .record(record))
+        XCTAssertEqual(LedgerEntry.read(exchange: "", properties: .init(), body: Array("garbage".utf8), topology: topology, writers: ["genworker"]), .other)
         XCTAssertEqual(
-            LedgerEntry.read(exchange: topology.jobsExchange, properties: .init(), body: Array(#"{"id":"../x"}"#.utf8), topology: topology), .other)
+            LedgerEntry.read(exchange: topology.jobsExchange, properties: .init(), body: Array(#"{"id":"../x"}"#.utf8), topology: topology, writers: ["genworker"]), .other)
+    }
+
+    func testOnlyTheLedgerWritersRecordsCount() {
+        let topology = WorkerConfiguration.TopologySection()
+        var end = LedgerRecord(kind: .end, worker: "w1", at: t0, ref: "e", id: "j", attempt: 1)
+        end.result = JobEvent(id: "j", task: "t2v-A14B", event: .completed, worker: "w1")
+        let body = try! ProtocolCoding.encode(end)
+        let read = { (user: String?, writers: Set<String>?) in
+            LedgerEntry.read(exchange: "", properties: .init(userID: user), body: body, topology: topology, writers: writers)
+        }
+        XCTAssertEqual(read("genworker", ["genworker"]), .record(end))
+        XCTAssertEqual(read("mallory", ["genworker"]), .forged(end, user: "mallory"))
+        XCTAssertEqual(read(nil, ["genworker"]), .forged(end, user: nil), "a record without user_id is nobody's")
+        XCTAssertEqual(read("mallory", nil), .record(end), "ledger_writers: [*]")
+        // A forged end for a running job changes nothing, and is counted.
+        _ = apply(record(.claim, "w1", id: "j", ref: "c"))
+        XCTAssertEqual(apply(read("mallory", ["genworker"]), at: 1), [])
+        XCTAssertEqual(state.jobs["j"]?.state, .running)
+        XCTAssertEqual(state.forged, 1)
+        // Markers count from anyone: they only tell their own reader it has caught up.
+        let marker = LedgerRecord(kind: .marker, worker: "genworker-cli", at: t0, ref: "m")
+        XCTAssertEqual(
+            LedgerEntry.read(exchange: "", properties: .init(userID: "alice"), body: try! ProtocolCoding.encode(marker), topology: topology, writers: ["genworker"]),
+            .record(marker))
     }
 }

@@ -125,6 +125,13 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable {
         /// `topology.ledger_retention_h`: how far back workers and `genworker status` read the
         /// ledger: the window in which an id runs once and its result is remembered.
         public var ledgerRetentionHours = 24
+        /// `topology.ledger_writers`: the AMQP users whose ledger records count. The broker
+        /// vouches for a message's `user_id` (it refuses one that is not the connection's user),
+        /// so a record from any other account is ignored and counted. Empty (the default): the
+        /// user of `amqp.url` (the first of `amqp.urls`). `["*"]`: any account (a fleet with
+        /// workers older than this check, which write no `user_id`). Give workers an account
+        /// of their own: a client with the workers' account can write what a worker can.
+        public var ledgerWriters: [String] = []
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case jobsExchange = "jobs_exchange"
@@ -142,6 +149,7 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable {
             case cancelRetentionHours = "cancel_retention_h"
             case ledgerStream = "ledger_stream"
             case ledgerRetentionHours = "ledger_retention_h"
+            case ledgerWriters = "ledger_writers"
         }
 
         public init() {}
@@ -163,6 +171,7 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable {
             try c.read(&cancelRetentionHours, .cancelRetentionHours, 1...8760)
             try c.read(&ledgerStream, .ledgerStream)
             try c.read(&ledgerRetentionHours, .ledgerRetentionHours, 1...8760)
+            try c.read(&ledgerWriters, .ledgerWriters)
         }
     }
 
@@ -507,6 +516,13 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable {
 
     /// Marks this worker's generators (`GENWORKER_OWNER`): the worker's name and its queue.
     /// The watchdog kills them when the worker dies; a restarted worker kills what is left.
+    /// The accounts whose ledger records count (`topology.ledger_writers`); nil: any.
+    public var ledgerWriters: Set<String>? {
+        if topology.ledgerWriters.contains("*") { return nil }
+        if !topology.ledgerWriters.isEmpty { return Set(topology.ledgerWriters) }
+        return [(try? AMQPConfiguration(url: amqp.endpoints[0]))?.user ?? "guest"]
+    }
+
     public var ownerToken: String {
         String("\(worker.name)@\(topology.jobsQueue)".map { $0.isLetter || $0.isNumber || "-_.@".contains($0) ? $0 : "_" })
     }

@@ -87,6 +87,7 @@ public final class FleetFollower: Service, Sendable {
 
     private func serve(url: String, offset: inout Int64?) throws {
         let topology = configuration.topology
+        let writers = configuration.ledgerWriters
         var amqp = try AMQPConfiguration(url: url)
         amqp.connectionName = amqp.connectionName ?? "genworker dashboard"
         let connection = try AMQPConnection(configuration: amqp, wakeup: wake)
@@ -127,7 +128,9 @@ public final class FleetFollower: Service, Sendable {
             switch event {
             case .delivery(let delivery) where delivery.channel == ledger.id:
                 if let next = LedgerStream.next(after: delivery) { offset = next }
-                let entry = LedgerEntry.read(exchange: delivery.exchange, properties: delivery.properties, body: delivery.body, topology: topology)
+                let entry = LedgerEntry.read(
+                    exchange: delivery.exchange, properties: delivery.properties, body: delivery.body, topology: topology,
+                    writers: writers)
                 var params: JobMessage?
                 if case .submitted = entry { params = try? ProtocolCoding.decode(JobMessage.self, from: delivery.body) }
                 if case .record(let record) = entry, record.kind == .marker, record.ref == marker.ref {

@@ -48,7 +48,7 @@ public final class FleetView: Sendable {
             case .record(let record):
                 id = record.id
                 if record.kind == .end, let ended = record.id { state.progress[ended] = nil }
-            case .other: break
+            case .other, .forged: break
             }
             if state.ledger.jobs.count > maxJobs + maxJobs / 10 { trim(&state) }
             return id

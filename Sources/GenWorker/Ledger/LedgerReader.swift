@@ -9,6 +9,7 @@ public enum LedgerReader {
         connection: AMQPConnection, configuration: WorkerConfiguration, since: Date? = nil, timeout: Duration = .seconds(120)
     ) throws -> LedgerState {
         let topology = configuration.topology
+        let writers = configuration.ledgerWriters
         let retention = Double(topology.ledgerRetentionHours) * 3600
         let channel = try connection.openChannel()
         defer { try? channel.close() }
@@ -22,7 +23,9 @@ public enum LedgerReader {
         while ContinuousClock.now < deadline {
             switch try connection.nextEvent(timeout: deadline - .now) {
             case .delivery(let delivery)? where delivery.channel == channel.id:
-                let entry = LedgerEntry.read(exchange: delivery.exchange, properties: delivery.properties, body: delivery.body, topology: topology)
+                let entry = LedgerEntry.read(
+                    exchange: delivery.exchange, properties: delivery.properties, body: delivery.body, topology: topology,
+                    writers: writers)
                 let effects = state.apply(entry, at: Date(), live: false)
                 sinceAck += 1
                 if sinceAck >= 500 {

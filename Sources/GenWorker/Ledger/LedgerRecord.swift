@@ -87,13 +87,17 @@ public enum LedgerEntry: Sendable, Equatable {
     /// A cancel published to the cancel fanout.
     case cancelled(id: String, user: String?)
     case record(LedgerRecord)
+    /// A record written by an account that may not write the ledger (`topology.ledger_writers`): ignored.
+    case forged(LedgerRecord, user: String?)
     /// Anything else (a cancel-stream replay marker, garbage): skipped.
     case other
 
-    /// Reads a message delivered from the ledger stream.
-    public static func read(exchange: String, properties: AMQPProperties, body: [UInt8], topology: WorkerConfiguration.TopologySection)
-        -> LedgerEntry
-    {
+    /// Reads a message delivered from the ledger stream. A record counts only if the broker
+    /// vouched (`user_id`) that one of `writers` wrote it (nil: anyone); a marker counts from
+    /// anyone (it tells only its own reader that it has caught up).
+    public static func read(
+        exchange: String, properties: AMQPProperties, body: [UInt8], topology: WorkerConfiguration.TopologySection, writers: Set<String>?
+    ) -> LedgerEntry {
         guard body.count <= 2 << 20 else { return .other }
         if exchange == topology.cancelExchange {
             return CancelMessage.read(body).map { .cancelled(id: $0.id, user: properties.userID) } ?? .other
@@ -104,6 +108,9 @@ public enum LedgerEntry: Sendable, Equatable {
                 id: head.id, task: head.task, submitter: properties.userID, at: properties.timestamp.map { Date(timeIntervalSince1970: Double($0)) })
         }
         guard let record = try? ProtocolCoding.decode(LedgerRecord.self, from: body) else { return .other }
+        if let writers, record.kind != .marker, !(properties.userID.map(writers.contains) ?? false) {
+            return .forged(record, user: properties.userID)
+        }
         return .record(record)
     }
 

@@ -96,6 +96,8 @@ public struct LedgerState: Sendable {
     public private(set) var workers: [String: WorkerView] = [:]
     /// Records folded (for the metrics and `time to ready`).
     public private(set) var folded = 0
+    /// Records ignored because an account that may not write the ledger wrote them.
+    public private(set) var forged = 0
     private var lastPrune: Date?
 
     public init(retention: TimeInterval) { self.retention = retention }
@@ -110,6 +112,9 @@ public struct LedgerState: Sendable {
         defer { pruneIfDue(now) }
         switch entry {
         case .other:
+            return []
+        case .forged:
+            forged += 1
             return []
         case .submitted(let id, let task, let submitter, let at):
             var job = jobs[id] ?? Job(id: id, at: now)

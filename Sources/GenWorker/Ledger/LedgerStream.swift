@@ -22,12 +22,15 @@ enum LedgerStream {
     }
 
     /// Appends `record`, without waiting for a confirm: a record counts when it comes back
-    /// through a reader, in its place in the order. Returns the publish sequence number.
+    /// through a reader, in its place in the order. It carries the connection's user as
+    /// `user_id`, which the broker checks, so readers know which account wrote it
+    /// (`topology.ledger_writers`). Returns the publish sequence number.
     @discardableResult
     static func write(_ record: LedgerRecord, on channel: AMQPChannel, topology: WorkerConfiguration.TopologySection) throws -> UInt64 {
-        try channel.publish(
-            exchange: "", routingKey: topology.ledgerStream, body: try ProtocolCoding.encode(record),
-            properties: AMQPProperties(contentType: "application/json", deliveryMode: 2))
+        var properties = AMQPProperties(contentType: "application/json", deliveryMode: 2)
+        properties.userID = channel.connection.configuration.user
+        return try channel.publish(
+            exchange: "", routingKey: topology.ledgerStream, body: try ProtocolCoding.encode(record), properties: properties)
     }
 
     /// The offset to resume from after `delivery` (the one after it).

@@ -76,6 +76,9 @@ struct WorkerMetrics: Sendable {
 
     /// `genworker_ledger_lag_seconds`: from writing a heartbeat to reading it back through
     /// the ledger (how far behind the order this worker's renewals and decisions are).
+    /// A ledger record from an account not in `topology.ledger_writers` was ignored.
+    func ledgerRecordIgnored() { Counter(label: "genworker_ledger_records_ignored_total").increment() }
+
     func ledgerLag(seconds: Double) { Gauge(label: "genworker_ledger_lag_seconds").record(seconds) }
 
     /// `genworker_broker_connected`: 1 while connected and consuming.

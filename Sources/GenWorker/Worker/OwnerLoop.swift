@@ -90,6 +90,8 @@ final class OwnerLoop {
     /// When a shutdown stops waiting for the broker (leases then hand the jobs on).
     private var shutdownGiveUpAt: ContinuousClock.Instant?
     private let clock = WorkerClock()
+    /// `topology.ledger_writers`, resolved once.
+    private let ledgerWriters: Set<String>?
     /// Refs of expiries and releases this worker wrote: a valid one obliges it to requeue the job.
     private var requeueRefs: Set<String> = []
     /// Expiries already written, as `id#attempt#counter`, so each is proposed once.
@@ -112,6 +114,7 @@ final class OwnerLoop {
         self.metrics = metrics
         self.inbox = inbox
         validator = JobValidator(configuration: configuration)
+        ledgerWriters = configuration.ledgerWriters
         runner = JobRunner(configuration: configuration)
         intake = JobIntake(configuration: configuration)
         ledger = LedgerState(retention: Double(configuration.topology.ledgerRetentionHours) * 3600)
@@ -334,7 +337,14 @@ final class OwnerLoop {
         lastLedgerDelivery = .now
         if let next = LedgerStream.next(after: delivery) { ledgerOffset = next }
         let entry = LedgerEntry.read(
-            exchange: delivery.exchange, properties: delivery.properties, body: delivery.body, topology: configuration.topology)
+            exchange: delivery.exchange, properties: delivery.properties, body: delivery.body, topology: configuration.topology,
+            writers: ledgerWriters)
+        if case .forged(let record, let user) = entry {
+            logger.warning(
+                "ignored a ledger \(record.kind.rawValue) record that broker user '\(user ?? "-")' wrote in the name of \(record.worker) (not in topology.ledger_writers)",
+                metadata: ["job": "\(record.id ?? "-")"])
+            metrics.ledgerRecordIgnored()
+        }
         let effects = ledger.apply(entry, at: clock.steady, live: caughtUp)
         if case .record(let record) = entry, record.worker == configuration.worker.name { unseen[record.ref] = nil }
         try link.ledger.ack(delivery.deliveryTag)
