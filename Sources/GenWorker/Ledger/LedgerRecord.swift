@@ -22,6 +22,10 @@ public struct LedgerRecord: Codable, Sendable, Equatable {
         case end
         /// Written and read back to know every earlier record has been seen.
         case marker
+        /// The owner of a run older than half the window writes its claim again (`id`,
+        /// `attempt`, `job`, `task`, `reply_to`, `correlation_id`, `submitter`), so a reader
+        /// whose window starts after the claim still knows the job and can requeue it.
+        case carry
     }
 
     /// The ledger format's version (also what tells a record from a client's job body).

@@ -61,10 +61,14 @@ public struct LedgerState: Sendable {
         /// The job message of the live (or last expired) attempt, to requeue it.
         public var body: String?
         public var lastChange: Date
+        /// When this fold last saw the job change, on its own clock: what pruning reads, so
+        /// that neither a writer's clock nor replaying decides what a reader forgets.
+        public var lastSeen: Date
 
         init(id: String, at: Date) {
             self.id = id
             lastChange = at
+            lastSeen = at
         }
 
         /// The attempt now running, if any.
@@ -79,6 +83,8 @@ public struct LedgerState: Sendable {
         public var running: [String]
         public var version: String?
         public var lastHeartbeat: Date
+        /// When this fold saw that heartbeat (pruning reads this one).
+        public var lastSeen: Date
     }
 
     /// What a claim came to.
@@ -125,12 +131,14 @@ public struct LedgerState: Sendable {
                 job.submittedAt = at ?? now
             }
             job.lastChange = now
+            job.lastSeen = now
             jobs[id] = job
             return []
         case .cancelled(let id, let user):
             var job = jobs[id] ?? Job(id: id, at: now)
             job.cancelledBy.append(user)
             job.lastChange = now
+            job.lastSeen = now
             jobs[id] = job
             return [.cancelRequested(id: id, user: user, attempt: job.live)]
         case .record(let record):
@@ -138,9 +146,10 @@ public struct LedgerState: Sendable {
             switch record.kind {
             case .claim: return claim(record, at: when, seen: now)
             case .heartbeat: return heartbeat(record, at: when, seen: now)
-            case .expire, .release: return expire(record, at: when)
-            case .end: return end(record, at: when)
+            case .expire, .release: return expire(record, at: when, seen: now)
+            case .end: return end(record, at: when, seen: now)
             case .marker: return [.marker(ref: record.ref)]
+            case .carry: return carry(record, at: when, seen: now)
             }
         }
     }
@@ -149,6 +158,7 @@ public struct LedgerState: Sendable {
         guard let id = record.id else { return [] }
         var job = jobs[id] ?? Job(id: id, at: now)
         job.lastChange = now
+        job.lastSeen = seen
         job.known = true
         job.task = job.task ?? record.task
         job.submitter = job.submitter ?? record.submitter
@@ -180,9 +190,14 @@ public struct LedgerState: Sendable {
     private mutating func heartbeat(_ record: LedgerRecord, at now: Date, seen: Date) -> [LedgerEffect] {
         let runs = record.runs ?? []
         workers[record.worker] = WorkerView(
-            name: record.worker, node: record.node, slots: record.slots ?? 0, running: runs.map(\.id), version: record.version, lastHeartbeat: now)
+            name: record.worker, node: record.node, slots: record.slots ?? 0, running: runs.map(\.id), version: record.version, lastHeartbeat: now,
+            lastSeen: seen)
         var effects: [LedgerEffect] = []
         for run in runs {
+            // A run this fold never saw claimed (its claim is older than where this reader
+            // started): its owner's word is the only one, and the fold takes it as live, so a
+            // duplicate submission attaches instead of winning a second run.
+            if jobs[run.id].map({ !$0.known }) ?? true { adopt(run.id, attempt: run.attempt, worker: record.worker, at: now, seen: seen) }
             guard var job = jobs[run.id], let live = job.live, live.number == run.attempt, live.worker == record.worker else {
                 // The worker runs something the ledger no longer gives it: it must stop.
                 effects.append(.notOwner(worker: record.worker, id: run.id, attempt: run.attempt))
@@ -201,7 +216,34 @@ public struct LedgerState: Sendable {
         return effects
     }
 
-    private mutating func expire(_ record: LedgerRecord, at now: Date) -> [LedgerEffect] {
+    /// Takes attempt `attempt` of an unknown job as live on `worker`.
+    private mutating func adopt(_ id: String, attempt: Int, worker: String, at now: Date, seen: Date) {
+        var job = jobs[id] ?? Job(id: id, at: now)
+        job.known = true
+        job.state = .running
+        job.attempts = [Attempt(number: attempt, worker: worker, claimedAt: now)]
+        job.renewedAt = seen
+        job.renewalWrittenAt = now
+        job.lastChange = now
+        job.lastSeen = seen
+        jobs[id] = job
+    }
+
+    /// A long run's claim, written again by its owner: teaches a reader that started after the
+    /// claim what it needs (the body to requeue it, the submitter, a reply_to); a renewal otherwise.
+    private mutating func carry(_ record: LedgerRecord, at now: Date, seen: Date) -> [LedgerEffect] {
+        guard let id = record.id, let attempt = record.attempt else { return [] }
+        if jobs[id].map({ !$0.known }) ?? true { adopt(id, attempt: attempt, worker: record.worker, at: now, seen: seen) }
+        guard var job = jobs[id], let live = job.live, live.number == attempt, live.worker == record.worker else { return [] }
+        job.task = job.task ?? record.task
+        job.submitter = job.submitter ?? record.submitter
+        job.body = job.body ?? record.job
+        if let replyTo = record.replyTo, !replyTo.isEmpty { job.addReply(Reply(replyTo: replyTo, correlationID: record.correlationID)) }
+        jobs[id] = job
+        return []
+    }
+
+    private mutating func expire(_ record: LedgerRecord, at now: Date, seen: Date) -> [LedgerEffect] {
         let releasing = record.kind == .release
         guard let id = record.id, var job = jobs[id], let live = job.live, live.number == record.attempt,
             releasing ? live.worker == record.worker : job.renewCounter == record.counter
@@ -213,6 +255,7 @@ public struct LedgerState: Sendable {
         job.renewedAt = nil
         job.renewalWrittenAt = nil
         job.lastChange = now
+        job.lastSeen = seen
         jobs[id] = job
         let requeue = job.body.map { Requeue(id: id, task: job.task, body: $0, replies: job.replies) }
         return [
@@ -221,7 +264,7 @@ public struct LedgerState: Sendable {
         ]
     }
 
-    private mutating func end(_ record: LedgerRecord, at now: Date) -> [LedgerEffect] {
+    private mutating func end(_ record: LedgerRecord, at now: Date, seen: Date) -> [LedgerEffect] {
         guard let id = record.id, let result = record.result else { return [] }
         var job = jobs[id] ?? Job(id: id, at: now)
         job.task = job.task ?? result.task
@@ -245,6 +288,7 @@ public struct LedgerState: Sendable {
             job.result = result
             job.body = nil
             job.lastChange = now
+            job.lastSeen = seen
             jobs[id] = job
             if let owner = job.attempts.last?.worker { workers[owner]?.running.removeAll { $0 == id } }
         }
@@ -271,8 +315,8 @@ public struct LedgerState: Sendable {
         if let last = lastPrune, now.timeIntervalSince(last) < 60 { return }
         lastPrune = now
         let horizon = now.addingTimeInterval(-retention)
-        jobs = jobs.filter { $0.value.state == .running || $0.value.lastChange > horizon }
-        workers = workers.filter { $0.value.lastHeartbeat > horizon }
+        jobs = jobs.filter { $0.value.state == .running || $0.value.lastSeen > horizon }
+        workers = workers.filter { $0.value.lastSeen > horizon }
     }
 }
 

@@ -20,10 +20,14 @@ final class OwnerLoop {
         var progress: JobEvent?
         /// The ledger gave the job to someone else, or the fence stopped it: publish nothing.
         var lost = false
+        /// The claim as written, and when it last went into the ledger (see ``carryLongRuns(_:)``).
+        let claim: LedgerRecord
+        var carriedAt: ContinuousClock.Instant
     }
 
     /// A delivery whose claim is in the ledger's hands.
     private struct PendingClaim {
+        let record: LedgerRecord
         let run: UInt64
         let job: JobRequest
         let slot: Int
@@ -483,7 +487,7 @@ final class OwnerLoop {
             record.replyTo = delivery.properties.replyTo
             record.correlationID = delivery.properties.correlationID
             record.submitter = delivery.properties.userID
-            claims[record.ref] = PendingClaim(run: run, job: job, slot: slot, delivery: delivery, writtenAt: .now)
+            claims[record.ref] = PendingClaim(record: record, run: run, job: job, slot: slot, delivery: delivery, writtenAt: .now)
             try write(record, link: link)
             metrics.slots(busy: intake.busySlots, total: configuration.worker.slots)
         }
@@ -517,7 +521,8 @@ final class OwnerLoop {
             }
             inbox.post(JobUpdate(run: run, kind: .finished(event)))
         }
-        runs[run] = ActiveRun(job: job, attempt: attempt, control: control, thread: thread, renewedAt: claim.writtenAt)
+        runs[run] = ActiveRun(
+            job: job, attempt: attempt, control: control, thread: thread, renewedAt: claim.writtenAt, claim: claim.record, carriedAt: claim.writtenAt)
         armWatchdog()
         // After the run exists: a failed publish (the connection is going) must not lose the slot.
         do { try link.publish(started) } catch { logger.warning("started event not sent: \(error)", metadata: ["job": "\(job.id)"]) }
@@ -617,6 +622,25 @@ final class OwnerLoop {
         heartbeats = heartbeats.filter { ContinuousClock.now - $0.value.writtenAt < lease }
         heartbeats[record.ref] = (.now, Array(live.keys))
         try link.write(record)
+        try carryLongRuns(link)
+    }
+
+    /// Writes the claim of every run older than half the ledger window again (`carry`), so a
+    /// reader whose window starts after the claim (a worker started later, `genworker status`)
+    /// still knows the job: a duplicate attaches instead of running it twice, and the job can
+    /// be requeued if this worker dies. Jobs may outlive the window (`jobs.max_timeout_s`).
+    private func carryLongRuns(_ link: BrokerLink) throws {
+        let every = Duration.seconds(configuration.topology.ledgerRetentionHours * 3600 / 2)
+        for (number, run) in runs where !run.lost && ContinuousClock.now - run.carriedAt >= every {
+            var record = LedgerRecord(kind: .carry, worker: configuration.worker.name, at: clock.wall, id: run.job.id, attempt: run.attempt)
+            record.job = run.claim.job
+            record.task = run.claim.task
+            record.replyTo = run.claim.replyTo
+            record.correlationID = run.claim.correlationID
+            record.submitter = run.claim.submitter
+            runs[number]?.carriedAt = .now
+            try write(record, link: link)
+        }
     }
 
     /// Deliveries are acked when claimed, so the prefetch no longer bounds what a worker
