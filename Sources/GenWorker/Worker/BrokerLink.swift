@@ -99,16 +99,9 @@ struct BrokerLink {
         if requeue { try jobs.nack(deliveryTag, requeue: true) } else { try jobs.reject(deliveryTag, requeue: false) }
     }
 
-    /// Where a terminal result goes: the events exchange (and so the results queue), or one
-    /// submission's `reply_to`.
-    enum Destination: Sendable, Equatable {
-        case results
-        case reply(LedgerState.Reply)
-    }
-
     /// Publishes a terminal event to each destination, then waits for the broker's confirms.
     /// Returns, in order, whether each was accepted (false: `basic.nack`).
-    func publishResults(_ outgoing: [(event: JobEvent, to: Destination)]) throws(AMQPError) -> [Bool] {
+    func publishResults(_ outgoing: [(event: JobEvent, to: BrokerDestination)]) throws(AMQPError) -> [Bool] {
         var sequences: [UInt64] = []
         for (event, destination) in outgoing {
             var properties = AMQPProperties.persistentJSON()

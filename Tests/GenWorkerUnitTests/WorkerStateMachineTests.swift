@@ -1,0 +1,312 @@
+import XCTest
+
+@testable import GenWorker
+
+/// The worker's decisions under adversarial orders, without a broker: the machine is told what
+/// happened and its actions are checked. Time is given, never read.
+final class WorkerStateMachineTests: XCTestCase {
+    let base = ContinuousClock.now
+    let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    func at(_ seconds: Double) -> WorkerStateMachine.Now {
+        .init(monotonic: base + .milliseconds(Int64(seconds * 1000)), steady: t0.addingTimeInterval(seconds), wall: t0.addingTimeInterval(seconds))
+    }
+
+    func machine(slots: Int = 1, name: String = "w1", _ configure: (inout WorkerConfiguration) -> Void = { _ in }) -> WorkerStateMachine {
+        var c = WorkerConfiguration()
+        c.worker.name = name
+        c.worker.slots = slots
+        c.jobs.leaseSeconds = 40  // renew every 10 s, fence after 36 − grace
+        c.supervisor.graceSeconds = 2
+        c.topology.deliveryLimit = 2
+        c.shutdown.drainTimeoutSeconds = 60
+        configure(&c)
+        return WorkerStateMachine(configuration: c)
+    }
+
+    func incoming(_ tag: UInt64, _ id: String, replyTo: String? = nil, correlationID: String? = nil) -> WorkerStateMachine.Incoming {
+        let job = JobRequest(id: id, task: .t2vA14B, parameters: [JobParameter("prompt", .text("p"))], timeout: .seconds(60))
+        return .init(
+            tag: tag, validation: .success(job), body: #"{"id":"\#(id)","task":"t2v-A14B"}"#, submitter: nil, redelivered: false,
+            replyTo: replyTo, correlationID: correlationID, sentAt: nil)
+    }
+
+    func writes(_ actions: [WorkerStateMachine.Action]) -> [LedgerRecord] {
+        actions.compactMap { if case .write(let r) = $0 { r } else { nil } }
+    }
+
+    func stops(_ actions: [WorkerStateMachine.Action]) -> [StopRequest] {
+        actions.compactMap { if case .stop(_, let reason) = $0 { reason } else { nil } }
+    }
+
+    func starts(_ actions: [WorkerStateMachine.Action]) -> [WorkerStateMachine.RunStart] {
+        actions.compactMap { if case .start(let s) = $0 { s } else { nil } }
+    }
+
+    func published(_ actions: [WorkerStateMachine.Action]) -> [WorkerStateMachine.Outgoing] {
+        actions.flatMap { action -> [WorkerStateMachine.Outgoing] in
+            if case .publishResults(let items) = action { return items }
+            return []
+        }
+    }
+
+    /// Folds back what `actions` wrote, in order: the ledger's echo of this worker's writes.
+    func echo(_ m: inout WorkerStateMachine, _ actions: [WorkerStateMachine.Action], at seconds: Double) -> [WorkerStateMachine.Action] {
+        writes(actions).flatMap { m.fold(.record($0), now: at(seconds)) }
+    }
+
+    /// Connected and caught up at `seconds`.
+    func ready(_ m: inout WorkerStateMachine, at seconds: Double = 0) -> [WorkerStateMachine.Action] {
+        let connect = m.connected(node: "n1", now: at(seconds))
+        return connect + echo(&m, connect, at: seconds)
+    }
+
+    /// A delivery of `id` claimed and won at `seconds`: returns the run's number.
+    func run(_ m: inout WorkerStateMachine, _ id: String, tag: UInt64, at seconds: Double) -> UInt64? {
+        let claim = m.receive(incoming(tag, id), now: at(seconds))
+        return starts(echo(&m, claim, at: seconds)).first?.run
+    }
+
+    func testAClaimRunsOnceItComesBackAndTheDeliveryIsAckedThen() {
+        var m = machine()
+        XCTAssertTrue(ready(&m).contains(.consume(true)))
+        let claim = m.receive(incoming(7, "a"), now: at(1))
+        XCTAssertEqual(writes(claim).map(\.kind), [.claim])
+        XCTAssertTrue(claim.contains(.consume(false)), "the only slot is held: stop taking jobs")
+        XCTAssertFalse(claim.contains(.ack(deliveryTag: 7)), "not acked before the ledger decided")
+        let decided = echo(&m, claim, at: 1.1)
+        XCTAssertEqual(decided.first, .ack(deliveryTag: 7))
+        XCTAssertEqual(starts(decided).map(\.attempt), [1])
+    }
+
+    func testTheFenceStopsARunWhoseRenewalsStopComingBackAndItPublishesNothing() {
+        var m = machine()
+        _ = ready(&m)
+        let number = run(&m, "a", tag: 1, at: 1)!
+        // Heartbeats are written but never come back (a partition in one direction).
+        var now = 1.0
+        var stopped: [StopRequest] = []
+        while now < 40, stopped.isEmpty {
+            now += 1
+            stopped = stops(m.tick(now: at(now)).actions)
+        }
+        XCTAssertEqual(stopped, [.ownershipLost])
+        XCTAssertEqual(now, 36, accuracy: 1, "stopped at 0.9 × lease − grace after the last renewal")
+        let after = m.runFinished(number, event: nil, now: at(now + 1))
+        XCTAssertTrue(writes(after).isEmpty, "a fenced run writes no end")
+        XCTAssertTrue(after.contains(.discardRun(id: "a", attempt: 1)))
+    }
+
+    func testRenewalsThatComeBackKeepTheRunAndTheWatchdogDeadlineMoves() {
+        var m = machine()
+        _ = ready(&m)
+        _ = run(&m, "a", tag: 1, at: 1)
+        for second in stride(from: 2.0, through: 120, by: 1) {
+            let actions = m.tick(now: at(second)).actions
+            XCTAssertTrue(stops(actions).isEmpty, "stopped at \(second) although renewed")
+            let echoed = echo(&m, actions, at: second + 0.05)
+            if !writes(actions).isEmpty, case .armWatchdog(let deadline?)? = echoed.last {
+                XCTAssertEqual((deadline - base).inSeconds, second + 38, accuracy: 0.01, "lease − lease/20 after the renewal")
+            }
+        }
+    }
+
+    func testAResultIsPublishedOnlyWhenItsEndCountsAndARefusingReplyToBlocksNothing() {
+        var m = machine()
+        _ = ready(&m)
+        let claim = m.receive(incoming(1, "a", replyTo: "full", correlationID: "c1"), now: at(1))
+        let number = starts(echo(&m, claim, at: 1))[0].run
+        var done = JobEvent(id: "a", task: "t2v-A14B", event: .completed, worker: "w1")
+        done.output = "/out/a.mp4"
+        let end = m.runFinished(number, event: done, now: at(5))
+        XCTAssertEqual(writes(end).map(\.kind), [.end])
+        XCTAssertTrue(published(end).isEmpty, "nothing goes out before the ledger took the end")
+        let counted = echo(&m, end, at: 5.1)
+        XCTAssertTrue(counted.contains(.promote(id: "a", attempt: 1)))
+        let items = published(counted)
+        XCTAssertEqual(items.map(\.destination), [.results, .reply(.init(replyTo: "full", correlationID: "c1"))])
+        // The reply_to refuses; the results queue confirms: neither is sent again.
+        XCTAssertFalse(m.resultsPublished(items, accepted: [true, false], now: at(5.2)).contains { if case .publishResults = $0 { true } else { false } })
+        XCTAssertTrue(m.outbox.isEmpty)
+        for second in stride(from: 6.0, through: 30, by: 1) { XCTAssertTrue(published(m.tick(now: at(second)).actions).isEmpty) }
+    }
+
+    func testARefusedResultIsTriedAgainLaterWithoutHoldingUpTheNext() {
+        var m = machine(slots: 2)
+        _ = ready(&m)
+        let a = run(&m, "a", tag: 1, at: 1)!
+        let b = run(&m, "b", tag: 2, at: 1)!
+        let first = published(echo(&m, m.runFinished(a, event: JobEvent(id: "a", task: "t2v-A14B", event: .failed, worker: "w1"), now: at(2)), at: 2))
+        XCTAssertEqual(first.map(\.event.id), ["a"])
+        _ = m.resultsPublished(first, accepted: [false], now: at(2))
+        let second = published(echo(&m, m.runFinished(b, event: JobEvent(id: "b", task: "t2v-A14B", event: .completed, worker: "w1"), now: at(3)), at: 3))
+        XCTAssertEqual(second.map(\.event.id), ["b"], "b goes out while a waits")
+        _ = m.resultsPublished(second, accepted: [true], now: at(3))
+        XCTAssertEqual(published(m.tick(now: at(7.5)).actions).map(\.event.id), ["a"], "a again 5 s after the refusal")
+    }
+
+    func testADuplicateAfterTheEndIsAnsweredOnItsReplyToOnly() {
+        var m = machine()
+        _ = ready(&m)
+        let number = run(&m, "a", tag: 1, at: 1)!
+        let counted = echo(&m, m.runFinished(number, event: JobEvent(id: "a", task: "t2v-A14B", event: .completed, worker: "w1"), now: at(2)), at: 2)
+        _ = m.resultsPublished(published(counted), accepted: [true], now: at(2))
+        let again = echo(&m, m.receive(incoming(2, "a", replyTo: "late", correlationID: "x"), now: at(3)), at: 3)
+        XCTAssertTrue(starts(again).isEmpty)
+        XCTAssertEqual(published(again).map(\.destination), [.reply(.init(replyTo: "late", correlationID: "x"))])
+    }
+
+    func testALostWriteIsWrittenAgainUntilItComesBack() {
+        var m = machine()
+        _ = ready(&m)
+        let claim = m.receive(incoming(1, "a"), now: at(1))
+        let record = writes(claim)[0]
+        XCTAssertTrue(writes(m.tick(now: at(3)).actions).filter { $0.ref == record.ref }.isEmpty)
+        XCTAssertEqual(writes(m.tick(now: at(6.1)).actions).filter { $0.ref == record.ref }.count, 1, "written again after 5 s")
+        _ = m.fold(.record(record), now: at(6.2))
+        XCTAssertTrue(writes(m.tick(now: at(20)).actions).filter { $0.ref == record.ref }.isEmpty, "not once it came back")
+    }
+
+    func testRecordsWrittenWhileDisconnectedGoOutAfterTheCatchUp() {
+        var m = machine()
+        _ = ready(&m)
+        let number = run(&m, "a", tag: 1, at: 1)!
+        _ = m.connectionLost()
+        let end = m.runFinished(number, event: JobEvent(id: "a", task: "t2v-A14B", event: .completed, worker: "w1"), now: at(2))
+        XCTAssertTrue(writes(end).isEmpty, "no connection: kept")
+        let connect = m.connected(node: "n2", now: at(3))
+        XCTAssertEqual(writes(connect).map(\.kind), [.marker], "the end waits for the catch-up")
+        let caughtUp = echo(&m, connect, at: 3)
+        XCTAssertEqual(writes(caughtUp).map(\.kind).filter { $0 != .heartbeat }, [.end])
+        XCTAssertEqual(published(echo(&m, caughtUp, at: 3.1)).map(\.event.id), ["a"])
+    }
+
+    func testAConnectionLostWhileClaimingFreesTheSlotAndTheClaimIsNotWrittenAgain() {
+        var m = machine()
+        _ = ready(&m)
+        _ = m.receive(incoming(1, "a"), now: at(1))
+        XCTAssertEqual(m.intake.busySlots, 1)
+        _ = m.connectionLost()
+        XCTAssertEqual(m.intake.busySlots, 0)
+        let caughtUp = echo(&m, m.connected(node: "n1", now: at(2)), at: 2)
+        XCTAssertFalse(writes(caughtUp).contains { $0.kind == .claim }, "the delivery went back to the queue with the connection")
+        XCTAssertTrue(caughtUp.contains(.consume(true)))
+    }
+
+    func testARestartUnderTheSameNameExpiresTheEarlierLifesAttemptAtOnce() {
+        var earlier = LedgerRecord(kind: .claim, worker: "w1", at: t0, ref: "old-claim", id: "a")
+        earlier.job = "{}"
+        var m = machine()
+        let connect = m.connected(node: "n1", now: at(0))
+        _ = m.fold(.record(earlier), now: at(0.1))
+        let caughtUp = echo(&m, connect, at: 0.2)
+        let expiry = writes(caughtUp).first { $0.kind == .expire }
+        XCTAssertEqual(expiry?.id, "a")
+        XCTAssertEqual(expiry?.attempt, 1)
+        // It counts; this worker requeues the job.
+        let requeue = m.fold(.record(expiry!), now: at(0.3))
+        XCTAssertTrue(requeue.contains { if case .requeue(let r) = $0 { r.id == "a" } else { false } })
+        // Only once per process life: a later catch-up expires nothing of its own.
+        _ = m.connectionLost()
+        let again = echo(&m, m.connected(node: "n1", now: at(5)), at: 5)
+        XCTAssertFalse(writes(again).contains { $0.kind == .expire })
+    }
+
+    func testAValidRequeueLostWithTheConnectionIsSentAgainAndShutdownWaitsForIt() {
+        var m = machine()
+        _ = ready(&m)
+        var other = LedgerRecord(kind: .claim, worker: "w2", at: t0, ref: "c2", id: "b")
+        other.job = "{}"
+        _ = m.fold(.record(other), now: at(1))
+        let proposals = m.tick(now: at(42)).actions
+        let expiry = writes(proposals).first { $0.kind == .expire }!
+        XCTAssertEqual(expiry.id, "b")
+        XCTAssertEqual(m.fold(.record(expiry), now: at(42.1)).compactMap { if case .requeue(let r) = $0 { r.id } else { nil } }, ["b"])
+        _ = m.connectionLost()
+        let caughtUp = echo(&m, m.connected(node: "n1", now: at(43)), at: 43)
+        XCTAssertEqual(caughtUp.compactMap { if case .requeue(let r) = $0 { r.id } else { nil } }, ["b"], "sent again")
+        m.requestShutdown(.drain)
+        XCTAssertFalse(m.tick(now: at(44)).done, "waits for the requeue's confirm")
+        _ = m.requeued("b", accepted: true, now: at(44.1))
+        XCTAssertTrue(m.tick(now: at(44.2)).done)
+    }
+
+    func testCancels() {
+        var m = machine()
+        _ = ready(&m)
+        // Before the claim: the claim wins and ends at once, cancelled before start.
+        _ = m.fold(.cancelled(id: "a", user: nil), now: at(1))
+        let claim = m.receive(incoming(1, "a"), now: at(2))
+        let decided = echo(&m, claim, at: 2)
+        XCTAssertTrue(starts(decided).isEmpty)
+        XCTAssertEqual(writes(decided).first { $0.kind == .end }?.result?.reason, .cancelledBeforeStart)
+        // While running: the run is stopped once, however often the cancel is heard.
+        let number = run(&m, "b", tag: 2, at: 3)!
+        XCTAssertEqual(stops(m.fold(.cancelled(id: "b", user: nil), now: at(4))), [.cancelled])
+        XCTAssertEqual(stops(m.fold(.cancelled(id: "b", user: nil), now: at(4.1))), [])
+        // After the end: nothing to stop.
+        _ = echo(&m, m.runFinished(number, event: JobEvent(id: "b", task: "t2v-A14B", event: .cancelled, worker: "w1"), now: at(5)), at: 5)
+        XCTAssertEqual(stops(m.fold(.cancelled(id: "b", user: nil), now: at(6))), [])
+    }
+
+    func testEndsReleasesAndExpiriesOfOtherAttemptsChangeNothingHere() {
+        var m = machine()
+        _ = ready(&m)
+        let number = run(&m, "a", tag: 1, at: 1)!
+        var wrongEnd = LedgerRecord(kind: .end, worker: "w1", at: t0, ref: "x1", id: "a", attempt: 2)
+        wrongEnd.result = JobEvent(id: "a", task: "t2v-A14B", event: .failed, worker: "w1")
+        let release = LedgerRecord(kind: .release, worker: "w2", at: t0, ref: "x2", id: "a", attempt: 1)
+        var staleExpiry = LedgerRecord(kind: .expire, worker: "w2", at: t0, ref: "x3", id: "a", attempt: 0)
+        staleExpiry.counter = -1
+        for record in [wrongEnd, release, staleExpiry] {
+            let actions = m.fold(.record(record), now: at(2))
+            XCTAssertTrue(stops(actions).isEmpty, "\(record.kind)")
+            XCTAssertTrue(published(actions).isEmpty, "\(record.kind)")
+        }
+        XCTAssertNotNil(m.runs[number])
+        // An expiry of the live attempt naming its last renewal does stop it.
+        var expiry = LedgerRecord(kind: .expire, worker: "w2", at: t0, ref: "x4", id: "a", attempt: 1)
+        expiry.counter = -1
+        XCTAssertEqual(stops(m.fold(.record(expiry), now: at(3))), [.ownershipLost])
+    }
+
+    func testShutdownDrainsThenRequeuesAndGivesUpOnASilentBroker() {
+        var m = machine(slots: 2)
+        _ = ready(&m)
+        let number = run(&m, "a", tag: 1, at: 1)!
+        m.requestShutdown(.drain)
+        let first = m.tick(now: at(2))
+        XCTAssertTrue(first.actions.contains(.consume(false)), "no more jobs")
+        XCTAssertTrue(stops(first.actions).isEmpty, "a drain lets the run finish")
+        XCTAssertFalse(first.done)
+        // The broker answers (renewals come back) until the drain times out.
+        var stopped: [StopRequest] = []
+        for second in stride(from: 3.0, through: 63, by: 1) {
+            let actions = m.tick(now: at(second)).actions
+            _ = echo(&m, actions, at: second)
+            stopped += stops(actions)
+        }
+        XCTAssertEqual(stopped, [.shutdown], "past shutdown.drain_timeout_s the run is stopped to be given back")
+        let released = m.runFinished(number, event: nil, now: at(64))
+        XCTAssertEqual(writes(released).map(\.kind), [.release])
+        // From here the broker is silent: the worker stops anyway, 2 × grace + 10 s later.
+        XCTAssertFalse(m.tick(now: at(65)).done)
+        XCTAssertFalse(m.tick(now: at(70)).done)
+        XCTAssertTrue(m.tick(now: at(65 + 2 * 2 + 10 + 1)).done)
+    }
+
+    func testABacklogNeverMakesTheWorkerTakeMoreThanItsSlots() {
+        var m = machine(slots: 2)
+        _ = ready(&m)
+        let one = m.receive(incoming(1, "a"), now: at(1))
+        XCTAssertFalse(one.contains(.consume(false)), "a slot is still free")
+        let two = m.receive(incoming(2, "b"), now: at(1))
+        XCTAssertTrue(two.contains(.consume(false)))
+        // A delivery already in flight is given back untouched (no attempt counted anywhere).
+        XCTAssertEqual(m.receive(incoming(3, "c"), now: at(1)), [.settle(deliveryTag: 3, requeue: true)])
+        let a = starts(echo(&m, one, at: 1.1))[0].run
+        _ = echo(&m, two, at: 1.1)
+        let freed = m.runFinished(a, event: JobEvent(id: "a", task: "t2v-A14B", event: .completed, worker: "w1"), now: at(2))
+        XCTAssertTrue(m.tick(now: at(2)).actions.contains(.consume(true)) || freed.contains(.consume(true)))
+    }
+}
