@@ -43,7 +43,9 @@ final class WorkerTests: XCTestCase {
         assertMatchesSchema(WorkerHarness.jobBody(id: "job-ok"), "job.schema.json")
         // generate.py got the README's command line for t2v.
         let argv = try XCTUnwrap(harness.standinRecord("job-ok")).argv
-        for expected in ["--task", "t2v-A14B", "--offload_model", "True", "--convert_model_dtype", "--save_file", output] {
+        // It writes in the attempt's own directory; the video took the job's name once its end counted.
+        let runOutput = harness.outputs.appendingPathComponent(".runs/job-ok.1/job-ok.mp4").path
+        for expected in ["--task", "t2v-A14B", "--offload_model", "True", "--convert_model_dtype", "--save_file", runOutput] {
             XCTAssertTrue(argv.contains(expected), "\(expected) missing from \(argv)")
         }
         XCTAssertTrue(argv.contains(harness.configuration.wan.checkpoints + "/Wan2.2-T2V-A14B"))
