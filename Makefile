@@ -1,5 +1,5 @@
 # The two commands of the README's quick start: `make run` and `make test`.
-.PHONY: run fleet test lint format deps broker broker-stop cluster cluster-stop build bench clean
+.PHONY: run fleet test lint format deps broker broker-stop cluster cluster-stop build bench chaos clean
 
 run: deps broker build
 	scripts/demo.sh
@@ -36,6 +36,9 @@ build:
 
 bench: deps broker
 	scripts/bench-amqp.sh
+
+chaos:
+	scripts/chaos.sh $(or $(CHAOS),short)
 
 clean:
 	scripts/broker.sh stop || true

@@ -35,6 +35,7 @@ export RABBITMQ_CONFIG_FILE=$dir/rabbitmq.conf
 export RABBITMQ_ADVANCED_CONFIG_FILE=$dir/advanced.config
 export RABBITMQ_CONF_ENV_FILE=$dir/rabbitmq-env.conf
 export RABBITMQ_LOGS=$dir/log/rabbit.log
+export ERL_CRASH_DUMP=$dir/erl_crash.dump   # a dying node writes here, not into the current directory
 
 install_if_missing() {
   [ -x "$rmq_bin/rabbitmq-server" ] && command -v openssl >/dev/null && return
