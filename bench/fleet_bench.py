@@ -200,7 +200,7 @@ def cost(binary, label, n=40):
     ledger = os.path.join(work, "standin-ledger.txt")
     dispatch, result = [], []
     for i in range(n):
-        job = "fc%03d" % i
+        job = "fc%03d-%s" % (i, prefix[-6:])  # unique per run: the ledger stream outlives a run
         t0 = time.time()
         ch.basic_publish(prefix + ".jobs", "t2v-A14B", job_body(job, "x [[step_s=0.005]]", 3),
                          pika.BasicProperties(content_type="application/json", delivery_mode=2))
