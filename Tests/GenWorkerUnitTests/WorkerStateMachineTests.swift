@@ -309,4 +309,62 @@ final class WorkerStateMachineTests: XCTestCase {
         let freed = m.runFinished(a, event: JobEvent(id: "a", task: "t2v-A14B", event: .completed, worker: "w1"), now: at(2))
         XCTAssertTrue(m.tick(now: at(2)).actions.contains(.consume(true)) || freed.contains(.consume(true)))
     }
+
+    // Found by an adversarial review (helper), each failing before its fix:
+
+    func testAClaimDecidedAfterARequeueShutdownStartsNothingAndIsGivenBack() {
+        var m = machine()
+        _ = ready(&m)
+        let claim = m.receive(incoming(1, "a"), now: at(1))
+        m.requestShutdown(.requeue)
+        XCTAssertFalse(m.tick(now: at(1.05)).done)
+        let decided = echo(&m, claim, at: 1.1)
+        XCTAssertTrue(starts(decided).isEmpty, "no run starts after a requeue shutdown")
+        let release = writes(decided).first { $0.kind == .release }
+        XCTAssertEqual(release?.attempt, 1, "the won attempt is given back at once")
+        let back = m.fold(.record(release!), now: at(1.2))
+        XCTAssertTrue(back.contains { if case .requeue(let r) = $0 { r.id == "a" } else { false } })
+        _ = m.requeued("a", accepted: true, now: at(1.3))
+        XCTAssertTrue(m.tick(now: at(1.4)).done)
+    }
+
+    func testARejectionInTheLedgerBeforeALossStillReachesTheResultsQueueOnce() {
+        var m = machine()
+        _ = ready(&m)
+        let bad = WorkerStateMachine.Incoming(
+            tag: 1, validation: .failure(JobRejection(id: "x", task: "t2v-A14B", message: "params.size is wrong")),
+            body: "{}", submitter: nil, redelivered: false, replyTo: "r", correlationID: "c", sentAt: nil)
+        let end = writes(m.receive(bad, now: at(1)))
+        XCTAssertEqual(end.map(\.kind), [.end])
+        _ = m.connectionLost()  // the end is already in the stream
+        let connect = m.connected(node: "n2", now: at(2))
+        // The broker confirms every publish.
+        func confirmed(_ actions: [WorkerStateMachine.Action], at second: Double) -> [WorkerStateMachine.Action] {
+            let items = published(actions)
+            return items.isEmpty ? actions : actions + confirmed(m.resultsPublished(items, accepted: items.map { _ in true }, now: at(second)), at: second)
+        }
+        var out = confirmed(m.fold(.record(end[0]), now: at(2.1)), at: 2.1)  // the catch-up reads it
+        out += confirmed(echo(&m, connect, at: 2.2), at: 2.2)
+        var again = bad
+        again.redelivered = true
+        again.tag = 9
+        out += confirmed(echo(&m, m.receive(again, now: at(3)), at: 3.1), at: 3.1)
+        for s in stride(from: 4.0, through: 30, by: 1) { out += confirmed(m.tick(now: at(s)).actions, at: s) }
+        XCTAssertEqual(m.ledger.jobs["x"]?.result?.reason, .invalidJob)
+        XCTAssertEqual(published(out).filter { $0.destination == .results }.map(\.event.id), ["x"], "once on the results queue")
+        XCTAssertEqual(published(out).filter { $0.destination != .results }.count, 1, "once on its reply_to")
+        XCTAssertTrue(out.contains(.settle(deliveryTag: 9, requeue: false)), "the redelivered copy is dead-lettered")
+    }
+
+    func testARunAbandonedDuringADrainIsReleasedNotLeftToExpire() {
+        var m = machine()
+        _ = ready(&m)
+        let number = run(&m, "a", tag: 1, at: 1)!
+        m.requestShutdown(.drain)
+        XCTAssertTrue(stops(m.tick(now: at(2)).actions).isEmpty)
+        // systemd's stop also SIGTERMs the generator: the run ends without a result.
+        let finished = m.runFinished(number, event: nil, now: at(3))
+        XCTAssertEqual(writes(finished).map(\.kind), [.release], "given back, not counted as a failed attempt")
+    }
 }
+

@@ -36,6 +36,8 @@ struct JobIntake: Sendable {
         case answer(JobEvent)
         /// End the won attempt at once with `event` (cancelled before start, delivery limit).
         case end(JobEvent, attempt: Int)
+        /// Shutting down: give the won attempt back at once (a release), unstarted.
+        case giveBack(attempt: Int)
     }
 
     /// What a delivery says about itself.
@@ -139,6 +141,11 @@ struct JobIntake: Sendable {
             if let job, job.expiries >= deliveryLimit {
                 _ = finished(run)
                 return .end(deliveryLimitEvent(id: held.id, task: held.task, times: job.expiries), attempt: attempt)
+            }
+            // A claim decided after SIGTERM: start nothing new; the job goes back at once.
+            if shutdown != nil {
+                _ = finished(run)
+                return .giveBack(attempt: attempt)
             }
             running[run]?.started = true
             return .run(attempt: attempt)

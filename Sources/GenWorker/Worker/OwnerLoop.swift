@@ -30,6 +30,8 @@ final class OwnerLoop {
     private let ledgerWriters: Set<String>?
     /// The offset of the next ledger record to read (resumes the follower after a reconnect).
     private var ledgerOffset: Int64?
+    /// Whether the current connection caught up (resets the reconnect backoff when it is lost).
+    private var servedSinceLastLoss = false
 
     init(configuration: WorkerConfiguration, logger: Logger, metrics: WorkerMetrics, inbox: WorkerInbox) {
         self.configuration = configuration
@@ -72,6 +74,10 @@ final class OwnerLoop {
                 setConsuming(false)
                 logger.error("broker connection ended: \(error)")
                 nodeIndex += 1  // a lost node is tried last
+                // A connection that served (caught up) starts the backoff afresh: a loss after
+                // weeks of uptime must not wait the longest backoff before the first try.
+                if servedSinceLastLoss { backoff = .milliseconds(250) }
+                servedSinceLastLoss = false
                 performDisconnected(machine.connectionLost())
                 if inbox.shutdownMode != nil {
                     stopAllRuns()
@@ -137,6 +143,7 @@ final class OwnerLoop {
             }
             if machine.caughtUp, !reported {
                 reported = true
+                servedSinceLastLoss = true
                 let took = (ContinuousClock.now - started).inSeconds
                 metrics.ledgerCaughtUp(seconds: took, records: machine.ledger.folded - before)
                 logger.info(
@@ -275,11 +282,15 @@ final class OwnerLoop {
             case .publishResults(let items):
                 var accepted: [Bool]?
                 broker { accepted = try $0.publishResults(items.map { ($0.event, $0.destination) }) }
-                if let accepted { try? perform(machine.resultsPublished(items, accepted: accepted, now: now)) }
+                if let accepted {
+                    do { try perform(machine.resultsPublished(items, accepted: accepted, now: now)) } catch { failure = failure ?? error }
+                }
             case .requeue(let requeue):
                 var ok: Bool?
                 broker { ok = try $0.requeue(requeue) }
-                if let ok { try? perform(machine.requeued(requeue.id, accepted: ok, now: now)) }
+                if let ok {
+                    do { try perform(machine.requeued(requeue.id, accepted: ok, now: now)) } catch { failure = failure ?? error }
+                }
             case .consume(let on):
                 broker { on ? try $0.consumeJobs() : try $0.stopConsumingJobs() }
             case .start(let start):

@@ -148,7 +148,8 @@ struct WorkerStateMachine {
     }
 
     private struct PendingRejection: Sendable {
-        var deliveryTag: UInt64
+        /// nil once the connection that delivered it is gone (the broker redelivers it).
+        var deliveryTag: UInt64?
         var event: JobEvent
         var reply: LedgerState.Reply?
     }
@@ -259,8 +260,10 @@ struct WorkerStateMachine {
             claims[ref] = nil
             unseen[ref] = nil
         }
-        for ref in rejections.keys { unseen[ref] = nil }
-        rejections.removeAll()
+        // A rejection's end may already be in the stream: keep it (it is written again until
+        // seen), without its delivery, which the broker gives back. Whichever of it and the
+        // redelivered copy counts first publishes the result; see `endDecided`.
+        for ref in rejections.keys { rejections[ref]?.deliveryTag = nil }
         var actions: [Action] = [.metric(.slots(busy: intake.busySlots, total: settings.slots))]
         if !runs.isEmpty { actions.append(.log(.warning, "\(runs.count) job(s) keep running; their results wait for the broker", job: nil)) }
         return actions
@@ -335,6 +338,11 @@ struct WorkerStateMachine {
             switch intake.claimDecided(claim.run, outcome: outcome, job: ledger.jobs[id]) {
             case .run(let attempt):
                 actions += start(claim, attempt: attempt, now: now)
+            case .giveBack(let attempt):
+                let record = LedgerRecord(kind: .release, worker: settings.worker, at: now.wall, id: id, attempt: attempt)
+                requeueRefs.insert(record.ref)
+                actions.append(.log(.info, "shutting down: giving the job back unstarted", job: id))
+                actions += write(record, now: now)
             case .attached:
                 actions.append(.log(.info, "already running elsewhere: this submission's reply_to gets the result", job: id))
             case .answer(let result):
@@ -366,8 +374,13 @@ struct WorkerStateMachine {
                 // submission's own reply_to hears why its message was refused either way.
                 var actions: [Action] = []
                 if counted { actions += enqueueResult(rejection.event, replies: [], now: now) }
+                guard let tag = rejection.deliveryTag else {
+                    // Its delivery went back with a lost connection: the redelivered copy
+                    // answers the reply_to (and settles); this one only gave the id its result.
+                    return actions + flush(now: now)
+                }
                 if let reply = rejection.reply { outbox.append(Outgoing(event: rejection.event, destination: .reply(reply), notBefore: now.monotonic)) }
-                actions.append(.settle(deliveryTag: rejection.deliveryTag, requeue: false))
+                actions.append(.settle(deliveryTag: tag, requeue: false))
                 return actions + flush(now: now)
             }
             guard let (event, attempt) = ends.removeValue(forKey: ref) else { return [] }
@@ -464,8 +477,9 @@ struct WorkerStateMachine {
             return actions + [.discardRun(id: finished.job.id, attempt: finished.attempt), .log(.warning, "run ended after losing its ownership: no result", job: finished.job.id)]
         }
         guard let event else {
-            // Requeue on shutdown: give the job back through the ledger.
-            guard finished.stopping == .shutdown else { return actions }
+            // No result and not lost: given up because the worker shuts down (stopped in
+            // requeue mode, or its generator killed from outside during a drain, as systemd's
+            // stop does): give the job back through the ledger, not counted as a failed attempt.
             let record = LedgerRecord(kind: .release, worker: settings.worker, at: now.wall, id: finished.job.id, attempt: finished.attempt)
             requeueRefs.insert(record.ref)
             return actions + write(record, now: now)
