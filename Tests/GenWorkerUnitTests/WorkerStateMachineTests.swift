@@ -366,5 +366,21 @@ final class WorkerStateMachineTests: XCTestCase {
         let finished = m.runFinished(number, event: nil, now: at(3))
         XCTAssertEqual(writes(finished).map(\.kind), [.release], "given back, not counted as a failed attempt")
     }
+
+    // Found by the fault-injection harness (docs/reliability.md, finding 3):
+
+    func testARunThatEndsPastTheFenceIsNeverPublishedWhateverItSays() {
+        // The owner loop stalled (a blocking call during a partition): the watchdog killed the
+        // run, and its exit reaches the machine before any tick ran the fence.
+        var m = machine()
+        _ = ready(&m)
+        let number = run(&m, "a", tag: 1, at: 1)!
+        var killed = JobEvent(id: "a", task: "t2v-A14B", event: .failed, worker: "w1")
+        killed.reason = .signal
+        killed.signal = 9
+        let finished = m.runFinished(number, event: killed, now: at(39))
+        XCTAssertFalse(writes(finished).contains { $0.kind == .end }, "no end for a run past its fence")
+        XCTAssertTrue(finished.contains(.discardRun(id: "a", attempt: 1)))
+    }
 }
 

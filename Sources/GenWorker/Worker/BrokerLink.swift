@@ -18,11 +18,20 @@ struct BrokerLink {
     private let logger: Logger
     private let metrics: WorkerMetrics
     private(set) var jobsConsumer: String?
+    /// The longest the owner thread may block in one broker call (an RPC, a send, a confirm):
+    /// lease/10, at least 2 s, at most what `amqp` configures. A partitioned broker must not
+    /// stall the owner past its fence (0.9 × lease − grace); a call that takes longer ends the
+    /// connection, and the owner reconnects.
+    private let waitBound: Duration
 
     /// Connects to the node at `url` (waking on `wake`), opens the channels and declares the topology.
     init(url: String, configuration: WorkerConfiguration, wake: WakePipe, logger: Logger, metrics: WorkerMetrics) throws(AMQPError) {
         var amqp = try AMQPConfiguration(url: url)
         amqp.connectionName = amqp.connectionName ?? "genworker \(configuration.worker.name)"
+        let bound = max(Duration.seconds(2), Duration.seconds(configuration.jobs.leaseSeconds / 10))
+        amqp.rpcTimeout = min(amqp.rpcTimeout, bound)
+        amqp.sendTimeout = min(amqp.sendTimeout, bound)
+        waitBound = min(configuration.amqp.confirmTimeout, bound)
         connection = try AMQPConnection(configuration: amqp, wakeup: wake)
         node = "\(amqp.host):\(amqp.port)"
         let control = try connection.openChannel()
@@ -91,7 +100,7 @@ struct BrokerLink {
         }
         let sequence = try results.publish(
             exchange: configuration.topology.jobsExchange, routingKey: requeue.task ?? "", body: Array(requeue.body.utf8), properties: properties)
-        return try results.waitForConfirm(sequence, timeout: configuration.amqp.confirmTimeout) == .ack
+        return try results.waitForConfirm(sequence, timeout: waitBound) == .ack
     }
 
     /// Settles a job message that is not claimed: into the dead-letter queue, or back to the queue.
@@ -121,7 +130,7 @@ struct BrokerLink {
         }
         var accepted: [Bool] = []
         for sequence in sequences {
-            accepted.append(try results.waitForConfirm(sequence, timeout: configuration.amqp.confirmTimeout) == .ack)
+            accepted.append(try results.waitForConfirm(sequence, timeout: waitBound) == .ack)
         }
         return accepted
     }

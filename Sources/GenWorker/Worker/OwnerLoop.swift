@@ -86,8 +86,8 @@ final class OwnerLoop {
                 logger.info("reconnecting in \(backoff)")
                 let end = ContinuousClock.now + backoff
                 while inbox.shutdownMode == nil, ContinuousClock.now < end {
-                    takeUpdatesDisconnected()
                     performDisconnected(machine.tick(now: now).actions)
+                    takeUpdatesDisconnected()
                     inbox.wake.wait(timeout: min(end - .now, .seconds(1)))
                 }
                 backoff = min(backoff * 2, configuration.amqp.reconnectMax)
@@ -158,9 +158,10 @@ final class OwnerLoop {
                         .brokerFailed, "the ledger \(configuration.topology.ledgerStream) delivered nothing for \(stallLimit) during the catch-up")
                 }
             }
-            try takeUpdates()
+            // The fence first: a worker waking from a freeze must not publish what it no longer owns.
             let (actions, done) = machine.tick(now: now)
             try perform(actions)
+            try takeUpdates()
             if done { return }
             let wait = max(machine.nextTick(now: now) - .now, .zero)
             guard let event = try connected.connection.nextEvent(timeout: wait) else { continue }

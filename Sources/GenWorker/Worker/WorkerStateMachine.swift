@@ -470,8 +470,11 @@ struct WorkerStateMachine {
     /// Run `run` ended: `event` is its result, nil when it lost its ownership or was given
     /// back; `cancelLatency` the seconds from the cancel to the process tree's end.
     mutating func runFinished(_ run: UInt64, event: JobEvent?, cancelLatency: Double? = nil, now: Now) -> [Action] {
-        guard let finished = runs.removeValue(forKey: run) else { return [] }
+        guard var finished = runs.removeValue(forKey: run) else { return [] }
         _ = intake.finished(run)
+        // Past the fence (this worker was frozen or its loop stalled, and the watchdog may have
+        // killed the run): whatever it says, it no longer owns the job. Never published.
+        if now.monotonic - finished.renewedAt > settings.fenceAfter { finished.lost = true }
         var actions: [Action] = [.metric(.slots(busy: intake.busySlots, total: settings.slots)), watchdogDeadline()]
         if finished.lost {
             return actions + [.discardRun(id: finished.job.id, attempt: finished.attempt), .log(.warning, "run ended after losing its ownership: no result", job: finished.job.id)]
