@@ -232,4 +232,19 @@ final class LedgerStateTests: XCTestCase {
             LedgerEntry.read(exchange: "", properties: .init(userID: "alice"), body: try! ProtocolCoding.encode(marker), topology: topology, writers: ["genworker"]),
             .record(marker))
     }
+
+    func testAClaimOfTheLargestAllowedBodyIsReadBack() {
+        // A 1 MiB body (jobs.max_body_bytes) of quotes doubles when the claim escapes it: the
+        // claim must still be read, or it never comes back and holds its slot.
+        let configuration = WorkerConfiguration()
+        var claim = LedgerRecord(kind: .claim, worker: "w1", at: t0, ref: "big", id: "j")
+        claim.job = String(repeating: "\"", count: configuration.jobs.maxBodyBytes)
+        let body = try! ProtocolCoding.encode(claim)
+        XCTAssertGreaterThan(body.count, 2 << 20)
+        let entry = LedgerEntry.read(
+            exchange: "", properties: .init(userID: "guest"), body: body, topology: configuration.topology, writers: ["guest"],
+            maxBytes: configuration.ledgerRecordLimit)
+        XCTAssertEqual(entry, .record(claim))
+    }
 }
+

@@ -516,6 +516,11 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable {
 
     /// Marks this worker's generators (`GENWORKER_OWNER`): the worker's name and its queue.
     /// The watchdog kills them when the worker dies; a restarted worker kills what is left.
+    /// The largest ledger message a reader decodes: a claim holds a job body of up to
+    /// `jobs.max_body_bytes` as a JSON string, which escaping can make six times larger.
+    /// A claim skipped as too large would never come back to its writer and hold its slot.
+    public var ledgerRecordLimit: Int { max(2 << 20, 6 * jobs.maxBodyBytes + (64 << 10)) }
+
     /// The accounts whose ledger records count (`topology.ledger_writers`); nil: any.
     public var ledgerWriters: Set<String>? {
         if topology.ledgerWriters.contains("*") { return nil }

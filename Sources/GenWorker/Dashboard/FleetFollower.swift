@@ -130,7 +130,7 @@ public final class FleetFollower: Service, Sendable {
                 if let next = LedgerStream.next(after: delivery) { offset = next }
                 let entry = LedgerEntry.read(
                     exchange: delivery.exchange, properties: delivery.properties, body: delivery.body, topology: topology,
-                    writers: writers)
+                    writers: writers, maxBytes: configuration.ledgerRecordLimit)
                 var params: JobMessage?
                 if case .submitted = entry { params = try? ProtocolCoding.decode(JobMessage.self, from: delivery.body) }
                 if case .record(let record) = entry, record.kind == .marker, record.ref == marker.ref {

@@ -25,7 +25,7 @@ public enum LedgerReader {
             case .delivery(let delivery)? where delivery.channel == channel.id:
                 let entry = LedgerEntry.read(
                     exchange: delivery.exchange, properties: delivery.properties, body: delivery.body, topology: topology,
-                    writers: writers)
+                    writers: writers, maxBytes: configuration.ledgerRecordLimit)
                 let effects = state.apply(entry, at: Date(), live: false)
                 sinceAck += 1
                 if sinceAck >= 500 {

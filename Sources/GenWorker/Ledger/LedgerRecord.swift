@@ -99,10 +99,12 @@ public enum LedgerEntry: Sendable, Equatable {
     /// Reads a message delivered from the ledger stream. A record counts only if the broker
     /// vouched (`user_id`) that one of `writers` wrote it (nil: anyone); a marker counts from
     /// anyone (it tells only its own reader that it has caught up).
+    /// `maxBytes`: larger messages are skipped unread (``WorkerConfiguration/ledgerRecordLimit``).
     public static func read(
-        exchange: String, properties: AMQPProperties, body: [UInt8], topology: WorkerConfiguration.TopologySection, writers: Set<String>?
+        exchange: String, properties: AMQPProperties, body: [UInt8], topology: WorkerConfiguration.TopologySection, writers: Set<String>?,
+        maxBytes: Int = 8 << 20
     ) -> LedgerEntry {
-        guard body.count <= 2 << 20 else { return .other }
+        guard body.count <= maxBytes else { return .other }
         if exchange == topology.cancelExchange {
             return CancelMessage.read(body).map { .cancelled(id: $0.id, user: properties.userID) } ?? .other
         }

@@ -187,7 +187,7 @@ final class OwnerLoop {
             if let next = LedgerStream.next(after: delivery) { ledgerOffset = next }
             let entry = LedgerEntry.read(
                 exchange: delivery.exchange, properties: delivery.properties, body: delivery.body, topology: configuration.topology,
-                writers: ledgerWriters)
+                writers: ledgerWriters, maxBytes: configuration.ledgerRecordLimit)
             try link.ledger.ack(delivery.deliveryTag)
             // A cancel from the dashboard names the person behind it (the broker user is the dashboard's).
             let requestedBy = delivery.properties.headers?["x-genworker-requested-by"]?.stringValue
