@@ -309,7 +309,9 @@ final class BrokerRestartTests: XCTestCase {
             }
             let log = (try? String(contentsOfFile: harness.root.appendingPathComponent("survivor.log").path, encoding: .utf8)) ?? ""
             XCTAssertTrue(ready, "round \(round): no consumer 20 s after the broker came back; log: \(log.suffix(3000))")
-            print("broker restart round \(round): consuming again \(String(format: "%.2f", Date().timeIntervalSince(back))) s after the broker was back")
+            print(
+                "broker restart round \(round): consuming again \(String(format: "%.2f", Date().timeIntervalSince(back))) s after the broker was back"
+            )
             // And it works.
             try harness.reconnectClient()
             let id = "after-restart-\(round)"

@@ -186,7 +186,8 @@ final class WorkerHarness {
         let runs = outputs.appendingPathComponent(".runs")
         let attempts = ((try? FileManager.default.contentsOfDirectory(atPath: runs.path)) ?? [])
             .filter { $0.hasPrefix("\(id).") }.compactMap { Int($0.dropFirst(id.count + 1)) }.sorted(by: >)
-        let files = attempts.map { runs.appendingPathComponent("\(id).\($0)/\(id).mp4\(suffix)") } + [outputs.appendingPathComponent("\(id).mp4\(suffix)")]
+        let files =
+            attempts.map { runs.appendingPathComponent("\(id).\($0)/\(id).mp4\(suffix)") } + [outputs.appendingPathComponent("\(id).mp4\(suffix)")]
         return files.filter { FileManager.default.fileExists(atPath: $0.path) }
     }
 

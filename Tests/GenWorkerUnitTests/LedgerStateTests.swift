@@ -147,7 +147,8 @@ final class LedgerStateTests: XCTestCase {
         XCTAssertEqual(
             apply(record(.expire, "w2", id: "j", attempt: 1, counter: 4, ref: "x4"), at: 200).first,
             .expiryDecided(ref: "x4", worker: "w2", id: "j", valid: false, requeue: nil))
-        XCTAssertEqual(apply(record(.expire, "w2", id: "j", attempt: 1, counter: 5, ref: "x5"), at: 201).first, .attemptLost(id: "j", attempt: 1, worker: "w1"))
+        XCTAssertEqual(
+            apply(record(.expire, "w2", id: "j", attempt: 1, counter: 5, ref: "x5"), at: 201).first, .attemptLost(id: "j", attempt: 1, worker: "w1"))
     }
 
     func testASecondCopyOfARecordChangesNothing() {
@@ -195,18 +196,24 @@ final class LedgerStateTests: XCTestCase {
         let topology = WorkerConfiguration.TopologySection()
         let job = Array(#"{"id":"x1","task":"ti2v-5B","params":{}}"#.utf8)
         XCTAssertEqual(
-            LedgerEntry.read(exchange: topology.jobsExchange, properties: .init(userID: "alice"), body: job, topology: topology, writers: ["genworker"]),
+            LedgerEntry.read(
+                exchange: topology.jobsExchange, properties: .init(userID: "alice"), body: job, topology: topology, writers: ["genworker"]),
             .submitted(id: "x1", task: "ti2v-5B", submitter: "alice", at: nil))
         XCTAssertEqual(
             LedgerEntry.read(
-                exchange: topology.cancelExchange, properties: .init(userID: "bob"), body: Array(#"{"id":"x1"}"#.utf8), topology: topology, writers: ["genworker"]),
+                exchange: topology.cancelExchange, properties: .init(userID: "bob"), body: Array(#"{"id":"x1"}"#.utf8), topology: topology,
+                writers: ["genworker"]),
             .cancelled(id: "x1", user: "bob"))
         let record = LedgerRecord(kind: .marker, worker: "w", at: t0, ref: "m")
         XCTAssertEqual(
-            LedgerEntry.read(exchange: "", properties: .init(), body: try! ProtocolCoding.encode(record), topology: topology, writers: ["genworker"]), .record(record))
-        XCTAssertEqual(LedgerEntry.read(exchange: "", properties: .init(), body: Array("garbage".utf8), topology: topology, writers: ["genworker"]), .other)
+            LedgerEntry.read(exchange: "", properties: .init(), body: try! ProtocolCoding.encode(record), topology: topology, writers: ["genworker"]),
+            .record(record))
         XCTAssertEqual(
-            LedgerEntry.read(exchange: topology.jobsExchange, properties: .init(), body: Array(#"{"id":"../x"}"#.utf8), topology: topology, writers: ["genworker"]), .other)
+            LedgerEntry.read(exchange: "", properties: .init(), body: Array("garbage".utf8), topology: topology, writers: ["genworker"]), .other)
+        XCTAssertEqual(
+            LedgerEntry.read(
+                exchange: topology.jobsExchange, properties: .init(), body: Array(#"{"id":"../x"}"#.utf8), topology: topology, writers: ["genworker"]),
+            .other)
     }
 
     func testOnlyTheLedgerWritersRecordsCount() {
@@ -229,7 +236,9 @@ final class LedgerStateTests: XCTestCase {
         // Markers count from anyone: they only tell their own reader it has caught up.
         let marker = LedgerRecord(kind: .marker, worker: "genworker-cli", at: t0, ref: "m")
         XCTAssertEqual(
-            LedgerEntry.read(exchange: "", properties: .init(userID: "alice"), body: try! ProtocolCoding.encode(marker), topology: topology, writers: ["genworker"]),
+            LedgerEntry.read(
+                exchange: "", properties: .init(userID: "alice"), body: try! ProtocolCoding.encode(marker), topology: topology, writers: ["genworker"]
+            ),
             .record(marker))
     }
 
@@ -247,4 +256,3 @@ final class LedgerStateTests: XCTestCase {
         XCTAssertEqual(entry, .record(claim))
     }
 }
-

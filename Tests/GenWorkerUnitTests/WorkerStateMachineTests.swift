@@ -126,7 +126,8 @@ final class WorkerStateMachineTests: XCTestCase {
         let items = published(counted)
         XCTAssertEqual(items.map(\.destination), [.results, .reply(.init(replyTo: "full", correlationID: "c1"))])
         // The reply_to refuses; the results queue confirms: neither is sent again.
-        XCTAssertFalse(m.resultsPublished(items, accepted: [true, false], now: at(5.2)).contains { if case .publishResults = $0 { true } else { false } })
+        XCTAssertFalse(
+            m.resultsPublished(items, accepted: [true, false], now: at(5.2)).contains { if case .publishResults = $0 { true } else { false } })
         XCTAssertTrue(m.outbox.isEmpty)
         for second in stride(from: 6.0, through: 30, by: 1) { XCTAssertTrue(published(m.tick(now: at(second)).actions).isEmpty) }
     }
@@ -139,7 +140,8 @@ final class WorkerStateMachineTests: XCTestCase {
         let first = published(echo(&m, m.runFinished(a, event: JobEvent(id: "a", task: "t2v-A14B", event: .failed, worker: "w1"), now: at(2)), at: 2))
         XCTAssertEqual(first.map(\.event.id), ["a"])
         _ = m.resultsPublished(first, accepted: [false], now: at(2))
-        let second = published(echo(&m, m.runFinished(b, event: JobEvent(id: "b", task: "t2v-A14B", event: .completed, worker: "w1"), now: at(3)), at: 3))
+        let second = published(
+            echo(&m, m.runFinished(b, event: JobEvent(id: "b", task: "t2v-A14B", event: .completed, worker: "w1"), now: at(3)), at: 3))
         XCTAssertEqual(second.map(\.event.id), ["b"], "b goes out while a waits")
         _ = m.resultsPublished(second, accepted: [true], now: at(3))
         XCTAssertEqual(published(m.tick(now: at(7.5)).actions).map(\.event.id), ["a"], "a again 5 s after the refusal")
@@ -341,7 +343,8 @@ final class WorkerStateMachineTests: XCTestCase {
         // The broker confirms every publish.
         func confirmed(_ actions: [WorkerStateMachine.Action], at second: Double) -> [WorkerStateMachine.Action] {
             let items = published(actions)
-            return items.isEmpty ? actions : actions + confirmed(m.resultsPublished(items, accepted: items.map { _ in true }, now: at(second)), at: second)
+            return items.isEmpty
+                ? actions : actions + confirmed(m.resultsPublished(items, accepted: items.map { _ in true }, now: at(second)), at: second)
         }
         var out = confirmed(m.fold(.record(end[0]), now: at(2.1)), at: 2.1)  // the catch-up reads it
         out += confirmed(echo(&m, connect, at: 2.2), at: 2.2)
@@ -383,4 +386,3 @@ final class WorkerStateMachineTests: XCTestCase {
         XCTAssertTrue(finished.contains(.discardRun(id: "a", attempt: 1)))
     }
 }
-

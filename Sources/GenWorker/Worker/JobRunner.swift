@@ -147,7 +147,8 @@ struct JobRunner: Sendable {
         let directory = runDirectory(outputs: outputs, id: id, attempt: attempt)
         let from = (directory as NSString).appendingPathComponent("\(id).mp4")
         guard rename(from, finalPath(outputs: outputs, id: id)) == 0 else {
-            throw GenWorkerError(.outputUnavailable, "cannot move \(from) to \(finalPath(outputs: outputs, id: id)): \(String(cString: strerror(errno)))")
+            throw GenWorkerError(
+                .outputUnavailable, "cannot move \(from) to \(finalPath(outputs: outputs, id: id)): \(String(cString: strerror(errno)))")
         }
         rmdir(directory)
     }

@@ -150,7 +150,8 @@ final class OwnerLoop {
                     "ledger caught up: \(machine.ledger.folded - before) record(s) in \(String(format: "%.3f", took)) s, \(machine.ledger.jobs.count) job(s) in the window"
                 )
                 if inbox.shutdownMode == nil { setConsuming(true) }
-                logger.info("consuming \(configuration.topology.jobsQueue) with \(configuration.worker.slots) slot(s) as \(configuration.worker.name)")
+                logger.info(
+                    "consuming \(configuration.topology.jobsQueue) with \(configuration.worker.slots) slot(s) as \(configuration.worker.name)")
             }
             if !machine.caughtUp {
                 if machine.catchUpStalled(now: now, limit: stallLimit) {
@@ -242,7 +243,9 @@ final class OwnerLoop {
                 guard let handle = handles.removeValue(forKey: update.run) else { continue }
                 handle.thread.join()
                 let latency = handle.control.stopRequestedAt.map { (ContinuousClock.now - $0).inSeconds }
-                do { try perform(machine.runFinished(update.run, event: event, cancelLatency: latency, now: now)) } catch { failure = failure ?? error }
+                do { try perform(machine.runFinished(update.run, event: event, cancelLatency: latency, now: now)) } catch {
+                    failure = failure ?? error
+                }
             }
         }
         if let failure { throw failure }

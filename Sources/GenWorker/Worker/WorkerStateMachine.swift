@@ -379,7 +379,9 @@ struct WorkerStateMachine {
                     // answers the reply_to (and settles); this one only gave the id its result.
                     return actions + flush(now: now)
                 }
-                if let reply = rejection.reply { outbox.append(Outgoing(event: rejection.event, destination: .reply(reply), notBefore: now.monotonic)) }
+                if let reply = rejection.reply {
+                    outbox.append(Outgoing(event: rejection.event, destination: .reply(reply), notBefore: now.monotonic))
+                }
                 actions.append(.settle(deliveryTag: tag, requeue: false))
                 return actions + flush(now: now)
             }
@@ -397,7 +399,8 @@ struct WorkerStateMachine {
             var actions: [Action] = []
             for (number, run) in runs.sorted(by: { $0.key < $1.key }) where run.job.id == id && run.attempt == attempt && !run.lost {
                 runs[number]!.lost = true
-                actions += stop(number, .ownershipLost, "the ledger gave this job to another attempt: stopping the run, publishing nothing", level: .error)
+                actions += stop(
+                    number, .ownershipLost, "the ledger gave this job to another attempt: stopping the run, publishing nothing", level: .error)
             }
             return actions.isEmpty ? [] : actions + [watchdogDeadline()]
         case .cancelRequested(let id, let user, _):
@@ -419,7 +422,8 @@ struct WorkerStateMachine {
         if settings.warm { started.warm = true }
         runs[claim.run] = Run(job: job, attempt: attempt, renewedAt: claim.writtenAt, claim: claim.record, carriedAt: claim.writtenAt)
         actions.append(
-            .start(RunStart(run: claim.run, job: job, attempt: attempt, slot: claim.slot, redelivered: started.redelivered ?? false, started: started)))
+            .start(
+                RunStart(run: claim.run, job: job, attempt: attempt, slot: claim.slot, redelivered: started.redelivered ?? false, started: started)))
         actions.append(watchdogDeadline())
         actions.append(.log(.info, "running attempt \(attempt)", job: job.id))
         return actions
@@ -431,7 +435,8 @@ struct WorkerStateMachine {
         for _ in outcome.refused {
             actions.append(
                 .log(
-                    .warning, "cancel by \(user.map { "'\($0)'" } ?? "an unnamed user") ignored: neither the submitter nor an admin (cancel.authorize)",
+                    .warning,
+                    "cancel by \(user.map { "'\($0)'" } ?? "an unnamed user") ignored: neither the submitter nor an admin (cancel.authorize)",
                     job: id))
             actions.append(.metric(.cancelIgnored(reason: "unauthorized")))
         }
@@ -477,7 +482,10 @@ struct WorkerStateMachine {
         if now.monotonic - finished.renewedAt > settings.fenceAfter { finished.lost = true }
         var actions: [Action] = [.metric(.slots(busy: intake.busySlots, total: settings.slots)), watchdogDeadline()]
         if finished.lost {
-            return actions + [.discardRun(id: finished.job.id, attempt: finished.attempt), .log(.warning, "run ended after losing its ownership: no result", job: finished.job.id)]
+            return actions + [
+                .discardRun(id: finished.job.id, attempt: finished.attempt),
+                .log(.warning, "run ended after losing its ownership: no result", job: finished.job.id),
+            ]
         }
         guard let event else {
             // No result and not lost: given up because the worker shuts down (stopped in
@@ -613,7 +621,9 @@ struct WorkerStateMachine {
         where now.monotonic - pending.writtenAt >= settings.rewriteAfter {
             unseen[ref]?.writtenAt = now.monotonic
             actions.append(
-                .log(.info, "ledger record \(pending.record.kind.rawValue) not seen back after \(settings.rewriteAfter): writing it again", job: pending.record.id))
+                .log(
+                    .info, "ledger record \(pending.record.kind.rawValue) not seen back after \(settings.rewriteAfter): writing it again",
+                    job: pending.record.id))
             actions.append(.write(pending.record))
         }
         return actions
@@ -654,7 +664,9 @@ struct WorkerStateMachine {
             actions += stop(run, .shutdown, "shutdown: stopping the job to give it back to the queue")
         }
         guard runs.isEmpty else { return (actions, false) }
-        if claims.isEmpty && ends.isEmpty && rejections.isEmpty && outbox.isEmpty && requeueRefs.isEmpty && requeues.isEmpty { return (actions, true) }
+        if claims.isEmpty && ends.isEmpty && rejections.isEmpty && outbox.isEmpty && requeueRefs.isEmpty && requeues.isEmpty {
+            return (actions, true)
+        }
         // Runs are over; what waits on the broker waits a bounded time: a broker that does not
         // answer must not keep a stopping worker alive. Leases then hand its jobs on.
         let giveUp = giveUpAt ?? now.monotonic + settings.shutdownPatience
