@@ -94,6 +94,12 @@ final class SupervisorTests: XCTestCase {
             XCTAssertEqual(posix_spawn(&pid, "/bin/sleep", nil, nil, argv, envp), 0)
             pids.append(pid)
         }
+        // posix_spawn returns before the child has exec'd (until then /proc shows the parent's
+        // environment): wait until all three carry the marker.
+        let visible = ContinuousClock.now + .seconds(5)
+        while Set(ProcessTree.processes(withEnvironment: marker, scope: .descendants)) != Set(pids), ContinuousClock.now < visible {
+            Thread.sleep(forTimeInterval: 0.005)
+        }
         XCTAssertEqual(Set(ProcessTree.processes(withEnvironment: marker, scope: .descendants)), Set(pids))
         let started = ContinuousClock.now
         XCTAssertTrue(ProcessTree.killAll(environment: marker, scope: .descendants))
