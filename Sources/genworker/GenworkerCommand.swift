@@ -263,7 +263,7 @@ struct Status: ParsableCommand {
         guard let job = ledger.jobs[id], job.known else {
             FileHandle.standardError.write(
                 Data(
-                    "genworker: no job '\(id)' in the ledger's window (topology.ledger_retention_h = \(configuration.topology.ledgerRetentionHours) h)\n"
+                    "genworker: no job '\(id)' in the ledger's window (topology.ledger_retention_h = \(String(format: "%g", configuration.topology.ledgerRetentionHours)) h)\n"
                         .utf8))
             throw ExitCode(3)
         }

@@ -265,6 +265,39 @@ final class LedgerFaultTests: XCTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(restarted), 15, "run again at once, not after the 60 s lease")
         XCTAssertEqual(try harness.result("reborn", timeout: 30).status, .completed)
     }
+
+    /// Fault class (i): a job that runs longer than the ledger window. A worker that starts
+    /// after the claim left the window knows the job only from its owner's `carry` records: a
+    /// duplicate submitted to it attaches instead of starting a second run, and when the owner
+    /// dies it expires the attempt and requeues the job from the carried body.
+    func testAJobLongerThanTheLedgerWindowRunsOnceAndIsTakenOverWhenItsOwnerDies() throws {
+        // A window of 18 s (carried every 9 s), a lease of 6 s, a job of 30 s.
+        harness = try WorkerHarness { $0.topology.ledgerRetentionHours = 0.005 }
+        let reply = TestBroker.uniqueName("reply")
+        try harness.channel.declareQueue(reply, durable: false, autoDelete: false)
+        defer { _ = try? harness.channel.deleteQueue(reply) }
+        let owner = try spawn("elder")
+        try harness.submit(
+            WorkerHarness.jobBody(id: "long", prompt: "long [[step_s=1]]", params: ["sample_steps": 30]), replyTo: reply, correlationID: "first")
+        _ = try waitForStarts("long", count: 1, timeout: 20)
+        // Past the window: a reader starting now does not see the claim.
+        Thread.sleep(forTimeInterval: 22)
+        _ = try spawn("younger")
+        try harness.submit(
+            WorkerHarness.jobBody(id: "long", prompt: "long [[step_s=1]]", params: ["sample_steps": 30]), replyTo: reply, correlationID: "second")
+        Thread.sleep(forTimeInterval: 3)
+        XCTAssertEqual(
+            runs(of: "long").filter { $0.kind == "start" }.count, 1, "the duplicate started a second run: the younger worker did not know the job")
+        XCTAssertTrue(log("younger").contains("already running elsewhere"), "the duplicate was not attached:\n\(log("younger"))")
+        kill(owner, SIGKILL)
+        _ = harness.waitForExit(owner, timeout: 10)
+        _ = try waitForStarts("long", count: 2, timeout: 30)
+        XCTAssertEqual(try harness.result("long", timeout: 60).status, .completed)
+        let replies = try drain(reply, until: ["long"])
+        XCTAssertEqual(
+            replies["long"]?.map { $0.properties.correlationID ?? "" }.sorted(), ["first", "second"],
+            "each submission's reply_to hears the one result once")
+    }
 }
 
 /// A broker node stopped and started again (alone): the worker is ready again within seconds
@@ -374,5 +407,38 @@ final class BrokerRestartTests: XCTestCase {
         try TestBroker.run(TestBroker.script, ["start"], environment: environment)
         kill(pid, SIGTERM)
         XCTAssertNotNil(harness.waitForExit(pid, timeout: 20), "SIGTERM during reconnect and catch-up stops the worker")
+    }
+}
+
+/// A node that accepts TCP connections and never answers (a half-partitioned host, a
+/// firewall that drops after the handshake) costs one bounded try, lease/10, not the
+/// configured connect timeout: the fence must be able to act between tries.
+final class SilentNodeTests: XCTestCase {
+    func testASilentNodeCostsOneBoundedTryBeforeTheNextNode() throws {
+        // Listens, never accepts: the kernel completes the TCP handshake, AMQP's never comes.
+        let silent = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        XCTAssertGreaterThanOrEqual(silent, 0)
+        defer { close(silent) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(silent, $0, length) } }
+        XCTAssertEqual(bound, 0)
+        XCTAssertEqual(listen(silent, 16), 0)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(silent, $0, &length) } }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+
+        let harness = try WorkerHarness { $0.jobs.leaseSeconds = 20 }  // bound: max(2 s, lease/10) = 2 s
+        defer { harness.tearDown() }
+        let started = Date()
+        try harness.startWorker(name: "after-silent") {
+            // The default connect timeout, 10 s, spelled out.
+            $0.amqp.urls = ["amqp://guest:guest@127.0.0.1:\(port)/?connection_timeout=10000", $0.amqp.url]
+        }
+        let took = Date().timeIntervalSince(started)
+        XCTAssertLessThan(took, 6, "the silent node held the worker \(took) s: its try was not bounded by lease/10")
+        try harness.submit(id: "after-silent-job")
+        XCTAssertEqual(try harness.result("after-silent-job").status, .completed)
     }
 }

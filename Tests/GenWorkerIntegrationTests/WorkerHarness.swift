@@ -270,6 +270,7 @@ extension WorkerHarness {
               unrouted_exchange: \(t.unroutedExchange)
               unrouted_queue: \(t.unroutedQueue)
               ledger_stream: \(t.ledgerStream)
+              ledger_retention_h: \(t.ledgerRetentionHours)
               delivery_limit: \(t.deliveryLimit)
             jobs:
               lease_s: \(c.jobs.leaseSeconds)

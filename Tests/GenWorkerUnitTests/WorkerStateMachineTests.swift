@@ -330,6 +330,50 @@ final class WorkerStateMachineTests: XCTestCase {
         XCTAssertTrue(m.tick(now: at(1.4)).done)
     }
 
+    func testAnAnsweredDuplicateIsAckedOnlyOnceItsAnswerIsConfirmed() {
+        var m = machine()
+        _ = ready(&m)
+        let number = run(&m, "a", tag: 1, at: 1)!
+        let counted = echo(&m, m.runFinished(number, event: JobEvent(id: "a", task: "t2v-A14B", event: .completed, worker: "w1"), now: at(2)), at: 2)
+        _ = m.resultsPublished(published(counted), accepted: [true], now: at(2))
+        let again = echo(&m, m.receive(incoming(2, "a", replyTo: "late", correlationID: "x"), now: at(3)), at: 3)
+        XCTAssertFalse(again.contains(.ack(deliveryTag: 2)), "the delivery holds the answer until the broker has it")
+        XCTAssertEqual(m.resultsPublished(published(again), accepted: [true], now: at(3.1)), [.ack(deliveryTag: 2)])
+        // A second duplicate whose answer is lost with the connection: never acked, dropped
+        // from the outbox (the broker redelivers the submission, and that copy is answered).
+        let third = echo(&m, m.receive(incoming(3, "a", replyTo: "late", correlationID: "y"), now: at(4)), at: 4)
+        XCTAssertEqual(published(third).count, 1)
+        XCTAssertFalse(third.contains(.ack(deliveryTag: 3)))
+        _ = m.connectionLost()
+        XCTAssertTrue(m.outbox.isEmpty)
+        XCTAssertTrue(m.resultsPublished(published(third), accepted: [true], now: at(4.1)).isEmpty, "a late confirm settles nothing")
+        // Without a reply_to there is nothing to answer: acked at once.
+        let connect = m.connected(node: "n1", now: at(5))
+        _ = echo(&m, connect, at: 5)
+        XCTAssertTrue(echo(&m, m.receive(incoming(4, "a"), now: at(6)), at: 6).contains(.ack(deliveryTag: 4)))
+    }
+
+    func testAnInvalidJobsDeliveryIsDeadLetteredOnlyOnceItsReplyIsConfirmed() {
+        var m = machine()
+        _ = ready(&m)
+        var bad = WorkerStateMachine.Incoming(
+            tag: 1, validation: .failure(JobRejection(id: "x", task: "t2v-A14B", message: "params.size is wrong")),
+            body: "{}", submitter: nil, redelivered: false, replyTo: "r", correlationID: "c", sentAt: nil)
+        let counted = echo(&m, m.receive(bad, now: at(1)), at: 1)
+        XCTAssertFalse(counted.contains(.settle(deliveryTag: 1, requeue: false)))
+        let items = published(counted)
+        XCTAssertEqual(items.map(\.destination), [.results, .reply(.init(replyTo: "r", correlationID: "c"))])
+        XCTAssertEqual(
+            m.resultsPublished(items, accepted: [true, false], now: at(1.1)).filter { if case .settle = $0 { true } else { false } },
+            [
+                .settle(deliveryTag: 1, requeue: false)
+            ], "settled once the reply_to answered, even with a refusal")
+        bad.tag = 2
+        bad.replyTo = nil
+        bad.validation = .failure(JobRejection(id: "y", task: "t2v-A14B", message: "params.size is wrong"))
+        XCTAssertTrue(echo(&m, m.receive(bad, now: at(2)), at: 2).contains(.settle(deliveryTag: 2, requeue: false)), "no reply_to: settled at once")
+    }
+
     func testARejectionInTheLedgerBeforeALossStillReachesTheResultsQueueOnce() {
         var m = machine()
         _ = ready(&m)

@@ -63,6 +63,18 @@ struct ConfigReader<Key: CodingKey & CaseIterable> {
         value = number
     }
 
+    func read(_ value: inout Double, _ key: Key, _ range: ClosedRange<Double>, unit: String) throws {
+        var number = value
+        do { try read(&number, key) } catch {
+            throw GenWorkerError(.configuration, "\(name(key)) must be a number of \(unit) from \(range.lowerBound) to \(range.upperBound)")
+        }
+        guard range.contains(number) else {
+            throw GenWorkerError(
+                .configuration, "\(name(key)) must be a number of \(unit) from \(range.lowerBound) to \(range.upperBound), not \(number)")
+        }
+        value = number
+    }
+
     private func name(_ key: Key) -> String { Self.name(path + [key]) }
 
     static func name(_ path: [CodingKey]) -> String {

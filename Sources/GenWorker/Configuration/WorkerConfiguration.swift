@@ -123,8 +123,12 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable {
         /// heartbeats, expiries and results, in one replicated order.
         public var ledgerStream = "genworker.ledger"
         /// `topology.ledger_retention_h`: how far back workers and `genworker status` read the
-        /// ledger: the window in which an id runs once and its result is remembered.
-        public var ledgerRetentionHours = 24
+        /// ledger: the window in which an id runs once and its result is remembered. Fractions
+        /// are allowed (0.005 = 18 s: the tests of jobs longer than the window); a run longer
+        /// than the window is carried forward in it (`carry` records, docs/protocol.md).
+        public var ledgerRetentionHours: Double = 24
+        /// The window in seconds.
+        public var ledgerRetention: TimeInterval { ledgerRetentionHours * 3600 }
         /// `topology.ledger_writers`: the AMQP users whose ledger records count. The broker
         /// vouches for a message's `user_id` (it refuses one that is not the connection's user),
         /// so a record from any other account is ignored and counted. Empty (the default): the
@@ -170,7 +174,7 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable {
             try c.read(&resultsTTLHours, .resultsTTLHours, 1...87600)
             try c.read(&cancelRetentionHours, .cancelRetentionHours, 1...8760)
             try c.read(&ledgerStream, .ledgerStream)
-            try c.read(&ledgerRetentionHours, .ledgerRetentionHours, 1...8760)
+            try c.read(&ledgerRetentionHours, .ledgerRetentionHours, 0.005...8760, unit: "hours")
             try c.read(&ledgerWriters, .ledgerWriters)
         }
     }

@@ -25,8 +25,9 @@ struct JobIntake: Sendable {
         case settle(JobEvent?, Disposition)
     }
 
-    /// What to do once the ledger has decided a claim. The delivery is acked in every case:
-    /// from here on the ledger, not the queue, holds the job.
+    /// What to do once the ledger has decided a claim. The delivery is acked at once (from
+    /// here on the ledger, not the queue, holds the job), except an ``answer`` to a `reply_to`:
+    /// that delivery is acked once the broker took the answer.
     enum ClaimDecision: Sendable, Equatable {
         /// Run attempt `attempt` on the held slot.
         case run(attempt: Int)

@@ -10,7 +10,7 @@ public enum LedgerReader {
     ) throws -> LedgerState {
         let topology = configuration.topology
         let writers = configuration.ledgerWriters
-        let retention = Double(topology.ledgerRetentionHours) * 3600
+        let retention = topology.ledgerRetention
         let channel = try connection.openChannel()
         defer { try? channel.close() }
         try LedgerStream.consume(

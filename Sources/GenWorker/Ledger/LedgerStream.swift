@@ -9,7 +9,7 @@ enum LedgerStream {
     /// (`since`, or `topology.ledger_retention_h` ago).
     static func start(after offset: Int64?, since: Date? = nil, topology: WorkerConfiguration.TopologySection) -> AMQPFieldValue {
         if let offset { return .int64(offset) }
-        let from = since ?? Date().addingTimeInterval(-Double(topology.ledgerRetentionHours) * 3600)
+        let from = since ?? Date().addingTimeInterval(-topology.ledgerRetention)
         return .timestamp(UInt64(max(0, from.timeIntervalSince1970)))
     }
 

@@ -49,7 +49,7 @@ public enum Topology {
             t.ledgerStream,
             arguments: [
                 "x-queue-type": "stream",
-                "x-max-age": .string("\(t.ledgerRetentionHours + 1)h"),
+                "x-max-age": .string(Self.ledgerMaxAge(retentionHours: t.ledgerRetentionHours)),
                 "x-stream-max-segment-size-bytes": .int64(8 << 20),
             ])
         try channel.bindQueue(t.ledgerStream, exchange: t.cancelExchange, routingKey: "")
@@ -67,5 +67,13 @@ public enum Topology {
         for status in ["completed", "failed", "cancelled"] {
             try channel.bindQueue(t.resultsQueue, exchange: t.eventsExchange, routingKey: "*.\(status)")
         }
+    }
+
+    /// The stream's `x-max-age`: the window plus an hour, in whole hours when the window is
+    /// whole hours (the spelling of every earlier release: a stream is redeclared only with
+    /// the arguments it was made with), else in seconds.
+    static func ledgerMaxAge(retentionHours: Double) -> String {
+        let hours = retentionHours + 1
+        return hours == hours.rounded() ? "\(Int(hours))h" : "\(Int((hours * 3600).rounded(.up)))s"
     }
 }

@@ -18,7 +18,7 @@ struct BrokerLink {
     private let logger: Logger
     private let metrics: WorkerMetrics
     private(set) var jobsConsumer: String?
-    /// The longest the owner thread may block in one broker call (an RPC, a send, a confirm):
+    /// The longest the owner thread may block in one broker call (a connect, an RPC, a send, a confirm):
     /// lease/10, at least 2 s, at most what `amqp` configures. A partitioned broker must not
     /// stall the owner past its fence (0.9 × lease − grace); a call that takes longer ends the
     /// connection, and the owner reconnects.
@@ -29,6 +29,7 @@ struct BrokerLink {
         var amqp = try AMQPConfiguration(url: url)
         amqp.connectionName = amqp.connectionName ?? "genworker \(configuration.worker.name)"
         let bound = max(Duration.seconds(2), Duration.seconds(configuration.jobs.leaseSeconds / 10))
+        amqp.connectTimeout = min(amqp.connectTimeout, bound)
         amqp.rpcTimeout = min(amqp.rpcTimeout, bound)
         amqp.sendTimeout = min(amqp.sendTimeout, bound)
         waitBound = min(configuration.amqp.confirmTimeout, bound)

@@ -224,6 +224,9 @@ final class OwnerLoop {
             } catch {
                 if urls.count > 1 { logger.warning("cannot use \(GenWorkerError.redacted(url: urls[index])): \(error)") }
                 failure = failure ?? error
+                // Each try may take a connect timeout (lease/10): the fence must not wait for all of them.
+                performDisconnected(machine.tick(now: now).actions)
+                takeUpdatesDisconnected()
             }
         }
         throw failure ?? AMQPError(.invalidState, "no broker URL")

@@ -36,7 +36,7 @@ public enum DashboardServices {
     public static func make(
         configuration: WorkerConfiguration, logger: Logger, onListening: @escaping @Sendable (Int) -> Void = { _ in }
     ) throws -> [ServiceGroupConfiguration.ServiceConfiguration] {
-        let view = FleetView(retention: Double(configuration.topology.ledgerRetentionHours) * 3600, maxJobs: configuration.dashboard.maxJobs)
+        let view = FleetView(retention: configuration.topology.ledgerRetention, maxJobs: configuration.dashboard.maxJobs)
         let follower = FleetFollower(configuration: configuration, view: view, logger: logger)
         let address = configuration.dashboard.address
         let application = try DashboardApplication(

@@ -46,7 +46,7 @@ struct WorkerStateMachine {
             lease = .seconds(configuration.jobs.leaseSeconds)
             fenceAfter = .seconds(configuration.jobs.leaseSeconds * 0.9 - configuration.supervisor.graceSeconds)
             renewEvery = .seconds(configuration.jobs.leaseSeconds / 4)
-            carryEvery = .seconds(configuration.topology.ledgerRetentionHours * 3600 / 2)
+            carryEvery = .seconds(configuration.topology.ledgerRetention / 2)
             drainTimeout = configuration.shutdown.drainTimeout
             shutdownPatience = configuration.supervisor.grace * 2 + .seconds(10)
             warm = configuration.wan.warm
@@ -83,6 +83,19 @@ struct WorkerStateMachine {
         var event: JobEvent
         var destination: BrokerDestination
         var notBefore: ContinuousClock.Instant
+        /// The delivery this publish answers, settled only once the broker took the answer (or
+        /// refused it): a worker killed before then leaves the submission in the queue, and
+        /// whoever takes it next answers it. Dropped with the connection, like the delivery.
+        var answers: Answered? = nil
+    }
+
+    /// How an answered delivery is settled: acked (a duplicate of a job that ended), or
+    /// dead-lettered (an invalid job).
+    struct Answered: Sendable, Equatable {
+        var deliveryTag: UInt64
+        var deadLetter: Bool
+
+        var settle: Action { deadLetter ? .settle(deliveryTag: deliveryTag, requeue: false) : .ack(deliveryTag: deliveryTag) }
     }
 
     enum Metric: Sendable, Equatable {
@@ -206,7 +219,7 @@ struct WorkerStateMachine {
     init(configuration: WorkerConfiguration) {
         self.init(
             settings: Settings(configuration: configuration), intake: JobIntake(configuration: configuration),
-            retention: Double(configuration.topology.ledgerRetentionHours) * 3600)
+            retention: configuration.topology.ledgerRetention)
     }
 
     // MARK: - The connection
@@ -260,6 +273,8 @@ struct WorkerStateMachine {
             claims[ref] = nil
             unseen[ref] = nil
         }
+        // Answers whose deliveries the broker takes back: the redelivered copies are answered.
+        outbox.removeAll { $0.answers != nil }
         // A rejection's end may already be in the stream: keep it (it is written again until
         // seen), without its delivery, which the broker gives back. Whichever of it and the
         // redelivered copy counts first publishes the result; see `endDecided`.
@@ -333,9 +348,15 @@ struct WorkerStateMachine {
         switch effect {
         case .claimDecided(let ref, _, let id, let outcome):
             guard let claim = claims.removeValue(forKey: ref) else { return [] }
-            // The ack first: from here on the ledger, not the queue, holds the job.
-            var actions: [Action] = [.ack(deliveryTag: claim.incoming.tag)]
-            switch intake.claimDecided(claim.run, outcome: outcome, job: ledger.jobs[id]) {
+            let decision = intake.claimDecided(claim.run, outcome: outcome, job: ledger.jobs[id])
+            let replyTo = claim.incoming.replyTo.flatMap {
+                $0.isEmpty ? nil : LedgerState.Reply(replyTo: $0, correlationID: claim.incoming.correlationID)
+            }
+            // The ack first: from here on the ledger, not the queue, holds the job. Except for
+            // an answer, which only the delivery holds until the broker has it.
+            var actions: [Action] = []
+            if case .answer = decision, replyTo != nil {} else { actions.append(.ack(deliveryTag: claim.incoming.tag)) }
+            switch decision {
             case .run(let attempt):
                 actions += start(claim, attempt: attempt, now: now)
             case .giveBack(let attempt):
@@ -349,9 +370,11 @@ struct WorkerStateMachine {
                 // Only to this submission's reply_to: the results queue and the events exchange
                 // had the job's one result when it ended.
                 actions.append(.log(.info, "already ended: answering the reply_to with the recorded result", job: id))
-                if let replyTo = claim.incoming.replyTo, !replyTo.isEmpty {
-                    let reply = LedgerState.Reply(replyTo: replyTo, correlationID: claim.incoming.correlationID)
-                    outbox.append(Outgoing(event: result, destination: .reply(reply), notBefore: now.monotonic))
+                if let replyTo {
+                    outbox.append(
+                        Outgoing(
+                            event: result, destination: .reply(replyTo), notBefore: now.monotonic,
+                            answers: Answered(deliveryTag: claim.incoming.tag, deadLetter: false)))
                 }
             case .end(let event, let attempt):
                 actions.append(Self.outcomeLine(event))
@@ -379,10 +402,12 @@ struct WorkerStateMachine {
                     // answers the reply_to (and settles); this one only gave the id its result.
                     return actions + flush(now: now)
                 }
+                let answered = Answered(deliveryTag: tag, deadLetter: true)
                 if let reply = rejection.reply {
-                    outbox.append(Outgoing(event: rejection.event, destination: .reply(reply), notBefore: now.monotonic))
+                    outbox.append(Outgoing(event: rejection.event, destination: .reply(reply), notBefore: now.monotonic, answers: answered))
+                } else {
+                    actions.append(answered.settle)
                 }
-                actions.append(.settle(deliveryTag: tag, requeue: false))
                 return actions + flush(now: now)
             }
             guard let (event, attempt) = ends.removeValue(forKey: ref) else { return [] }
@@ -739,12 +764,14 @@ struct WorkerStateMachine {
             guard let index = outbox.firstIndex(of: item) else { continue }
             if ok {
                 outbox.remove(at: index)
+                if let answered = item.answers { actions.append(answered.settle) }
                 continue
             }
             switch item.destination {
             case .reply(let reply):
                 actions.append(.log(.error, "reply_to \(reply.replyTo) refused the result (basic.nack): dropped", job: item.event.id))
                 outbox.remove(at: index)
+                if let answered = item.answers { actions.append(answered.settle) }
             case .results:
                 actions.append(.log(.error, "the broker refused the result (basic.nack): trying again in 5 s", job: item.event.id))
                 outbox[index].notBefore = now.monotonic + .seconds(5)
