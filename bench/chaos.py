@@ -4,7 +4,7 @@ cluster of scripts/cluster.sh) under real faults, its history recorded from outs
 (bench/history_record.py) and judged by bench/history_check.py.
 
     chaos.py [--duration S] [--jobs N] [--workers 1,2,3,4] [--faults a,b,...|all] [--seed N]
-             [--out DIR] [--genworker PATH] [--lease S] [--rounds N] [--settle S]
+             [--out DIR] [--genworker PATH] [--lease S] [--rounds N] [--settle S] [--window S]
 
 Fault classes (each injected for real, one at a time, in an order and at moments drawn
 from --seed; --rounds repeats the whole set):
@@ -21,8 +21,10 @@ from --seed; --rounds repeats the whole set):
   h  ledger records (end, release, expire, heartbeat) forged by a broker user that is no worker
   kill    a worker SIGKILLed and restarted under its name
   cancel  cancels of running and of queued jobs
-  (i, a job longer than the ledger window, is not feasible: topology.ledger_retention_h is
-  a whole number of hours, at least 1; it is reported as skipped.)
+  i  a job longer than the ledger window (--window, 60 s by default): once its claim has left
+     the window, a duplicate of it is submitted with a reply_to, and its owner is SIGKILLed and
+     restarted two leases later; the job is known to the others only from its owner's carry
+     records. It comes first in each round: its run and its rerun each take window + 6 leases
 
 Everything lands in --out: the workers' logs, config files, submitted.jsonl, cancels.jsonl,
 duplicates.jsonl, faults.jsonl, messages.jsonl (the recorder), standin.txt (the stand-in's
@@ -55,9 +57,7 @@ PY = sys.executable
 CLUSTER = os.path.join(ROOT, "scripts", "cluster.sh")
 CLASSES = {"a": "network partition", "b": "clock skew", "c": "process group stopped", "d": "ledger leader stopped",
            "e": "backlog burst", "f": "duplicate submissions", "g": "refusing reply_to", "h": "forged ledger records",
-           "kill": "worker SIGKILL + restart", "cancel": "cancels"}
-SKIPPED = {"i": "a job longer than the ledger window: topology.ledger_retention_h is whole hours (>= 1), "
-                "so it needs a run of more than an hour"}
+           "i": "job longer than the ledger window", "kill": "worker SIGKILL + restart", "cancel": "cancels"}
 FORGER = ("chaos-forger", "forger-pw")
 
 
@@ -202,6 +202,7 @@ class Worker:
             f.write("amqp:\n  urls: [%s]\n  reconnect_max_s: 2\n" % urls)
             f.write("worker:\n  name: %s\n  slots: %d\n  lock_dir: %s\n" % (self.name, slots, h.locks))
             f.write(topology_yaml(h.prefix))
+            f.write("  ledger_retention_h: %s\n" % (h.a.window / 3600))
             f.write("wan:\n  python: %s\n  repo: %s\n  checkpoints: /tmp\n" % (PY, os.path.join(ROOT, "examples", "standin")))
             f.write("outputs:\n  dir: %s\nsupervisor:\n  grace_s: 1\njobs:\n  lease_s: %s\n" % (h.videos, h.a.lease))
             f.write("shutdown:\n  mode: drain\n  drain_timeout_s: 30\nmetrics:\n  enabled: false\n")
@@ -573,6 +574,36 @@ class Chaos:
         return {"worker": w.name, "job": job, "down_s": down_s, "consuming": consuming,
                 "earlier_life_logged": "earlier life" in w.log_since(pos)}
 
+    def fault_i(self):
+        """A job longer than the ledger window: past the window, a duplicate with a reply_to
+        (it must attach, not run again), then its owner SIGKILLed and restarted (another worker,
+        knowing the job only from carry records, must requeue it from the carried body)."""
+        window = self.a.window
+        j = self.new_id("li")
+        seconds = window + 6 * self.a.lease
+        self.hit.add(j)  # not a victim of the other classes
+        body = self.job_body(j, 0.5, int(seconds / 0.5))
+        self.submit(j, body, reply_to=self.reply_queues[0], correlation_id="orig", seconds=seconds)
+        started = wait_for(lambda: any(x[0] == j for x in self.standin.running()), 120, 0.5)
+        t_start = time.time()
+        time.sleep(window + 5)
+        self.submit(j, body, reply_to=self.reply_queues[1], correlation_id="dup-beyond-window", duplicate="running")
+        time.sleep(3)
+        owners = [x[3] for x in self.standin.running() if x[0] == j]
+        w = self.by_name(owners[0]) if owners else None
+        out = {"job": j, "started": started, "window_s": window, "planned_s": seconds,
+               "running_after_window": bool(owners), "owner": w.name if w else None}
+        if w and w.alive():
+            w.note("SIGKILL (fault i)")
+            w.proc.kill()
+            w.proc.wait()
+            # Restarted after two leases: another worker, knowing the job only from its carry
+            # records, expires the attempt and requeues the job.
+            out["rerun"] = wait_for(lambda: any(x[0] == j and x[2] > t_start + window for x in self.standin.running()),
+                                    3 * self.a.lease, 0.5)
+            out["consuming"] = w.start()
+        return out
+
     def fault_cancel(self):
         """Cancel up to three running jobs and two that were just submitted (likely queued)."""
         self.victim(min_left=2)
@@ -609,7 +640,8 @@ class Chaos:
                 else:
                     rnd.append((c, {}))
             rng.shuffle(rnd)
-            items += rnd
+            # The job longer than the window first: its run and rerun outlast everything else.
+            items += sorted(rnd, key=lambda item: item[0] != "i")
         span = 0.8 * self.a.duration
         return [(0.05 * self.a.duration + span * i / max(1, len(items)), c, p) for i, (c, p) in enumerate(items)]
 
@@ -820,7 +852,7 @@ class Chaos:
         results = sum(1 for line in open(self.messages_path) if '"channel": "results"' in line)
         summary = {"seed": self.a.seed, "workers": self.a.workers, "lease_s": self.a.lease, "duration_s": self.a.duration,
                    "prefix": self.prefix, "out": self.out, "genworker": self.binary, "faults_by_class": counts,
-                   "faults_skipped": SKIPPED, "fault_errors": errors, "jobs_submitted": len(self.submitted),
+                   "window_s": self.a.window, "fault_errors": errors, "jobs_submitted": len(self.submitted),
                    "results": results, "unanswered_at_stop": unanswered, "worker_stops": stops,
                    "workers_exited_by_themselves": self.died, "recorder_restarts": self.recorder_gaps,
                    "violations": {k: len(v) for k, v in violations.items()}, "dup_reply": dup, "unexpected_failures": failures, "delivery_limit_failures": failure_notes,
@@ -836,8 +868,6 @@ class Chaos:
         for c, name in CLASSES.items():
             if c in self.a.faults:
                 print("  %-6s %-25s %3d" % (c, name, counts[c]))
-        for c, why in SKIPPED.items():
-            print("  %-6s %-25s skipped: %s" % (c, "longer than the window", why.split(": ", 1)[1]))
         if errors:
             print("  faults that could not be injected: %d (summary.json: fault_errors)" % len(errors))
         print("%-34s %d" % ("jobs submitted (ids)", len(self.submitted)))
@@ -911,6 +941,8 @@ def main():
     p.add_argument("--lease", type=float, default=10, help="jobs.lease_s of every worker")
     p.add_argument("--rounds", type=int, help="times the whole set of faults is injected (default: as fit the duration)")
     p.add_argument("--settle", type=float, default=120, help="seconds to wait for the last results")
+    p.add_argument("--window", type=float, default=60,
+                   help="topology.ledger_retention_h of every worker, in seconds (fault class i outlasts it)")
     a = p.parse_args()
     a.workers = [int(x) for x in a.workers.split(",")]
     a.faults = list(CLASSES) if a.faults == "all" else a.faults.split(",")

@@ -48,6 +48,7 @@ final class LedgerPropertyTests: XCTestCase {
                 record.counter = Bool.random(using: &rng) ? counters[worker]! : max(0, counters[worker]! - 2)
                 record.id = nil
                 record.attempt = nil
+                record.life = Int.random(in: 0..<4, using: &rng) == 0 ? "\(worker)-b" : "\(worker)-a"  // now and then a restart
                 record.runs = ids.filter { _ in Bool.random(using: &rng) }.map { HeartbeatRun(id: $0, attempt: Int.random(in: 1...3, using: &rng)) }
             case 4:
                 record.kind = .expire
@@ -96,6 +97,8 @@ final class LedgerPropertyTests: XCTestCase {
                     "\($0.id)#\($0.attempt)#\($0.counter)"
                 }
                 XCTAssertEqual(overdueLive, overdueReplayed, "seed \(seed), record \(index)")
+                // What counts against delivery_limit (expiries, less the excused) is the log's alone.
+                XCTAssertEqual(live.jobs.mapValues(\.expiries), replayed.jobs.mapValues(\.expiries), "seed \(seed), record \(index)")
                 if a != b { break }
             }
         }

@@ -92,6 +92,42 @@ final class LedgerStateTests: XCTestCase {
             apply(record(.claim, "w2", id: "j", ref: "c2")).first, .claimDecided(ref: "c2", worker: "w2", id: "j", outcome: .won(attempt: 2)))
     }
 
+    func heartbeat(_ worker: String, life: String, counter: Int, runs: [(String, Int)], ref: String) -> LedgerEntry {
+        guard case .record(var r) = heartbeat(worker, counter: counter, runs: runs, ref: ref) else { fatalError() }
+        r.life = life
+        return .record(r)
+    }
+
+    func testAnExpiryIsExcusedWhenTheSameLifeOfItsOwnerRenewsAgainAndOnlyThen() {
+        // w1's life A renews attempt 1 with counter 3; w2 expires it (a partition).
+        _ = apply(record(.claim, "w1", id: "cut", ref: "c1"))
+        _ = apply(heartbeat("w1", life: "A", counter: 3, runs: [("cut", 1)], ref: "h3"))
+        _ = apply(record(.expire, "w2", id: "cut", attempt: 1, counter: 3, ref: "x1"))
+        XCTAssertEqual(state.jobs["cut"]?.expiries, 1)
+        // A late copy of a heartbeat written before the cut proves nothing.
+        _ = apply(heartbeat("w1", life: "A", counter: 3, runs: [("cut", 1)], ref: "h3"))
+        XCTAssertEqual(state.jobs["cut"]?.expiries, 1)
+        // The same life after the heal (its fence stopped the run: no runs listed): excused.
+        _ = apply(heartbeat("w1", life: "A", counter: 4, runs: [], ref: "h4"))
+        XCTAssertEqual(state.jobs["cut"]?.expiries, 0, "a cut-off owner's expiry does not count against the job")
+        _ = apply(heartbeat("w1", life: "A", counter: 5, runs: [], ref: "h5"))
+        XCTAssertEqual(state.jobs["cut"]?.expiries, 0, "excused once, not twice")
+
+        // A worker killed and restarted (a new life) excuses nothing: the job may have killed it.
+        _ = apply(record(.claim, "w1", id: "killer", ref: "c2"))
+        _ = apply(heartbeat("w1", life: "A", counter: 6, runs: [("killer", 1)], ref: "h6"))
+        _ = apply(record(.expire, "w2", id: "killer", attempt: 1, counter: 6, ref: "x2"))
+        _ = apply(heartbeat("w1", life: "B", counter: 9, runs: [], ref: "hB9"))
+        _ = apply(heartbeat("w1", life: "A", counter: 7, runs: [], ref: "h7"))  // nothing after a new life revives the old one
+        XCTAssertEqual(state.jobs["killer"]?.expiries, 1)
+        // Heartbeats without a life (an older worker) excuse nothing either.
+        _ = apply(record(.claim, "w3", id: "old", ref: "c3"))
+        _ = apply(heartbeat("w3", counter: 1, runs: [("old", 1)], ref: "o1"))
+        _ = apply(record(.expire, "w2", id: "old", attempt: 1, counter: 1, ref: "x3"))
+        _ = apply(heartbeat("w3", counter: 2, runs: [], ref: "o2"))
+        XCTAssertEqual(state.jobs["old"]?.expiries, 1)
+    }
+
     func testAReleaseRequeuesWithoutCountingAnAttemptAndOnlyFromTheOwner() {
         _ = apply(record(.claim, "w1", id: "j", ref: "c1"))
         guard case .expiryDecided(_, _, _, false, _)? = apply(record(.release, "w2", id: "j", attempt: 1, ref: "r0")).first else { return XCTFail() }

@@ -39,6 +39,9 @@ public struct LedgerRecord: Codable, Sendable, Equatable {
     public var attempt: Int?
     /// heartbeat: the worker's counter; expire: the last renewal counter its author saw.
     public var counter: Int?
+    /// heartbeat: which life of the worker wrote it (a new value each process start): an
+    /// expired attempt whose owner's same life renews again was cut off, not crashed.
+    public var life: String?
     /// claim: the job message as delivered (JSON text), so an expiry can requeue it.
     public var job: String?
     public var task: String?
@@ -63,7 +66,7 @@ public struct LedgerRecord: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case ledger, kind, worker, at, ref, id, attempt, counter, job, task, submitter, result, runs, slots, node, version
+        case ledger, kind, worker, at, ref, id, attempt, counter, life, job, task, submitter, result, runs, slots, node, version
         case replyTo = "reply_to"
         case correlationID = "correlation_id"
     }

@@ -44,8 +44,15 @@ public struct LedgerState: Sendable {
         /// Whether a submission or a claim was seen (a cancel alone does not make a job known).
         public var known = false
         public var attempts: [Attempt] = []
-        /// Attempts that ended by expiry (the worker died or was cut off): counted against `topology.delivery_limit`.
+        /// Attempts that ended by expiry (the worker died or was cut off): counted against
+        /// `topology.delivery_limit`, less those whose owner's same life renewed again later
+        /// (cut off by a partition or a freeze, not killed: the job is not to blame).
         public var expiries = 0
+        /// The life of the heartbeat that last renewed the live attempt.
+        var renewLife: String?
+        /// The owner, life and last renewal counter of the last expired attempt, until that
+        /// life is heard again (with a higher counter: a heartbeat written after the cut).
+        var expiredLife: (worker: String, life: String, counter: Int)?
         /// The renewal counter that last renewed the live attempt (-1: its claim).
         public var renewCounter = -1
         /// When the live attempt's last renewal was seen, on the folding side's clock (never a record's `at`).
@@ -100,6 +107,8 @@ public struct LedgerState: Sendable {
     public let retention: TimeInterval
     public private(set) var jobs: [String: Job] = [:]
     public private(set) var workers: [String: WorkerView] = [:]
+    /// Jobs whose last expiry may yet be excused, by the expired owner's name (see `Job.expiredLife`).
+    private var excusable: [String: Set<String>] = [:]
     /// Records folded (for the metrics and `time to ready`).
     public private(set) var folded = 0
     /// Records ignored because an account that may not write the ledger wrote them.
@@ -193,6 +202,25 @@ public struct LedgerState: Sendable {
             name: record.worker, node: record.node, slots: record.slots ?? 0, running: runs.map(\.id), version: record.version, lastHeartbeat: now,
             lastSeen: seen)
         var effects: [LedgerEffect] = []
+        // The same life of a worker whose attempts were expired renews again: it was cut off
+        // (a partition, a frozen process), not killed, so those expiries do not count against
+        // the jobs. A new life (a restart) excuses nothing: the job may have killed the last one.
+        if let life = record.life, let counter = record.counter, let pending = excusable[record.worker] {
+            for id in pending {
+                guard let expired = jobs[id]?.expiredLife, expired.worker == record.worker else {
+                    excusable[record.worker]?.remove(id)
+                    continue
+                }
+                if expired.life != life {
+                    excusable[record.worker]?.remove(id)  // that life is over: the expiry counts
+                } else if counter > expired.counter {
+                    jobs[id]!.expiries -= 1
+                    jobs[id]!.expiredLife = nil
+                    excusable[record.worker]?.remove(id)
+                }
+            }
+            if excusable[record.worker]?.isEmpty ?? false { excusable[record.worker] = nil }
+        }
         for run in runs {
             // A run this fold never saw claimed (its claim is older than where this reader
             // started): its owner's word is the only one, and the fold takes it as live, so a
@@ -206,6 +234,7 @@ public struct LedgerState: Sendable {
             // The highest counter seen: a late duplicate of an older heartbeat must not make an
             // expiry that names the newest one invalid (or an outdated one valid).
             job.renewCounter = max(job.renewCounter, record.counter ?? job.renewCounter)
+            job.renewLife = record.life ?? job.renewLife
             job.renewedAt = seen
             job.renewalWrittenAt = now
             if let progress = run.progress { job.progress = progress }
@@ -250,7 +279,12 @@ public struct LedgerState: Sendable {
         else { return [.expiryDecided(ref: record.ref, worker: record.worker, id: record.id ?? "", valid: false, requeue: nil)] }
         job.attempts[job.attempts.count - 1].outcome = releasing ? "released" : "expired"
         job.attempts[job.attempts.count - 1].endedAt = now
-        if !releasing { job.expiries += 1 }
+        if !releasing {
+            job.expiries += 1
+            job.expiredLife = job.renewLife.map { (live.worker, $0, job.renewCounter) }
+            if job.expiredLife != nil { excusable[live.worker, default: []].insert(id) }
+        }
+        job.renewLife = nil
         job.state = .queued
         job.renewedAt = nil
         job.renewalWrittenAt = nil

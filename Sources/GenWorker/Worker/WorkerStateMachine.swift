@@ -39,6 +39,8 @@ struct WorkerStateMachine {
         /// Past the runs' end, how long a shutdown waits for the broker to take what is pending.
         var shutdownPatience: Duration
         var warm: Bool
+        /// This process's life, in its heartbeats (see ``LedgerRecord/life``).
+        var life = UUID().uuidString
 
         init(configuration: WorkerConfiguration) {
             worker = configuration.worker.name
@@ -598,6 +600,7 @@ struct WorkerStateMachine {
         nextHeartbeat = now.monotonic + settings.renewEvery
         var record = LedgerRecord(kind: .heartbeat, worker: settings.worker, at: now.wall)
         record.counter = heartbeatCounter
+        record.life = settings.life
         let live = runs.filter { !$0.value.lost }
         record.runs = live.values.map { HeartbeatRun(id: $0.job.id, attempt: $0.attempt, progress: $0.progress?.progress, step: $0.progress?.step) }
             .sorted { $0.id < $1.id }
