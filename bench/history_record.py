@@ -64,15 +64,26 @@ class Recorder:
                 time.sleep(0.5)
 
     def subscribe(self, deadline):
-        self.conn = self.open(deadline)
-        ch = self.conn.channel()
-        ch.basic_qos(prefetch_count=100)
-        events = ch.queue_declare("", exclusive=True, auto_delete=True).method.queue
-        ch.queue_bind(events, self.a.events_exchange, "#")
-        ch.basic_consume(self.a.results_queue, self.on_message("results", ch))
-        ch.basic_consume(events, self.on_message("events", ch))
-        for q in self.a.reply_queue:
-            ch.basic_consume(q, self.on_message("reply:" + q, ch))
+        """Connects and consumes; a connection that fails halfway through (a node stopping
+        under it) is opened again, on the next URL, until the deadline."""
+        while True:
+            try:
+                self.conn = self.open(deadline)
+                ch = self.conn.channel()
+                ch.basic_qos(prefetch_count=100)
+                events = ch.queue_declare("", exclusive=True, auto_delete=True).method.queue
+                ch.queue_bind(events, self.a.events_exchange, "#")
+                ch.basic_consume(self.a.results_queue, self.on_message("results", ch))
+                ch.basic_consume(events, self.on_message("events", ch))
+                for q in self.a.reply_queue:
+                    ch.basic_consume(q, self.on_message("reply:" + q, ch))
+                return
+            except AMQPConnectionError as e:
+                self.close()
+                if time.time() > deadline:
+                    raise
+                warn("subscribing failed halfway (%r); connecting again" % e)
+                time.sleep(0.5)
 
     def on_message(self, name, ch):
         def handle(_ch, method, props, body):
