@@ -353,6 +353,21 @@ final class WorkerStateMachineTests: XCTestCase {
         XCTAssertTrue(echo(&m, m.receive(incoming(4, "a"), now: at(6)), at: 6).contains(.ack(deliveryTag: 4)))
     }
 
+    func testASecondCopyOfARequeueAnswersNobody() {
+        var m = machine()
+        _ = ready(&m)
+        let first = m.receive(incoming(1, "a", replyTo: "first", correlationID: "c"), now: at(1))
+        let number = starts(echo(&m, first, at: 1))[0].run
+        let counted = echo(&m, m.runFinished(number, event: JobEvent(id: "a", task: "t2v-A14B", event: .completed, worker: "w1"), now: at(2)), at: 2)
+        XCTAssertEqual(published(counted).map(\.destination), [.results, .reply(.init(replyTo: "first", correlationID: "c"))])
+        // A requeue sent twice (its confirm lost with a connection) carries the job's own reply_to.
+        var copy = incoming(2, "a", replyTo: "first", correlationID: "c")
+        copy.requeued = true
+        let again = echo(&m, m.receive(copy, now: at(3)), at: 3)
+        XCTAssertTrue(published(again).isEmpty, "the first reply_to heard the result once already")
+        XCTAssertTrue(again.contains(.ack(deliveryTag: 2)))
+    }
+
     func testAnInvalidJobsDeliveryIsDeadLetteredOnlyOnceItsReplyIsConfirmed() {
         var m = machine()
         _ = ready(&m)

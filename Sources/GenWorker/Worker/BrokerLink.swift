@@ -90,11 +90,17 @@ struct BrokerLink {
             body: body, properties: AMQPProperties(contentType: "application/json"))
     }
 
+    /// The header that marks a job message as a worker's requeue, not a submission.
+    static let requeuedHeader = "x-genworker-requeued"
+
     /// Puts a job back into the jobs exchange (after an expiry or a release this worker wrote),
-    /// with its first submitter's `reply_to`, and waits for the confirm.
+    /// with its first submitter's `reply_to`, and waits for the confirm. Marked as a requeue: a
+    /// second copy (a confirm lost with the connection sends it again) finds the job running or
+    /// ended and answers nobody, since the `reply_to` it carries is the job's own.
     func requeue(_ requeue: Requeue) throws(AMQPError) -> Bool {
         var properties = AMQPProperties.persistentJSON()
         properties.messageID = requeue.id
+        properties.headers = [Self.requeuedHeader: .bool(true)]
         if let first = requeue.replies.first {
             properties.replyTo = first.replyTo
             properties.correlationID = first.correlationID

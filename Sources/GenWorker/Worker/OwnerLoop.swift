@@ -182,7 +182,8 @@ final class OwnerLoop {
             let incoming = WorkerStateMachine.Incoming(
                 tag: delivery.deliveryTag, validation: validation, body: String(decoding: delivery.body, as: UTF8.self),
                 submitter: delivery.properties.userID, redelivered: delivery.redelivered, replyTo: delivery.properties.replyTo,
-                correlationID: delivery.properties.correlationID, sentAt: delivery.properties.timestamp.map(Double.init))
+                correlationID: delivery.properties.correlationID, sentAt: delivery.properties.timestamp.map(Double.init),
+                requeued: delivery.properties.headers?[BrokerLink.requeuedHeader] == .bool(true))
             try perform(machine.receive(incoming, now: now))
         case .delivery(let delivery) where delivery.channel == link.ledger.id:
             if let next = LedgerStream.next(after: delivery) { ledgerOffset = next }

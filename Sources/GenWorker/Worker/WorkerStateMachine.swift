@@ -67,6 +67,9 @@ struct WorkerStateMachine {
         var correlationID: String?
         /// The publisher's `timestamp` (seconds), for the queue-wait metric.
         var sentAt: Double?
+        /// A worker's requeue (``BrokerLink/requeuedHeader``), not a submission: its `reply_to`
+        /// is the job's own, so a second copy of it is answered nowhere.
+        var requeued = false
     }
 
     /// A run to start on its own thread.
@@ -357,7 +360,8 @@ struct WorkerStateMachine {
             // The ack first: from here on the ledger, not the queue, holds the job. Except for
             // an answer, which only the delivery holds until the broker has it.
             var actions: [Action] = []
-            if case .answer = decision, replyTo != nil {} else { actions.append(.ack(deliveryTag: claim.incoming.tag)) }
+            let answerTo = claim.incoming.requeued ? nil : replyTo
+            if case .answer = decision, answerTo != nil {} else { actions.append(.ack(deliveryTag: claim.incoming.tag)) }
             switch decision {
             case .run(let attempt):
                 actions += start(claim, attempt: attempt, now: now)
@@ -371,8 +375,12 @@ struct WorkerStateMachine {
             case .answer(let result):
                 // Only to this submission's reply_to: the results queue and the events exchange
                 // had the job's one result when it ended.
-                actions.append(.log(.info, "already ended: answering the reply_to with the recorded result", job: id))
-                if let replyTo {
+                if claim.incoming.requeued {
+                    actions.append(.log(.info, "a second copy of a requeue, and the job has ended: nothing to answer", job: id))
+                } else {
+                    actions.append(.log(.info, "already ended: answering the reply_to with the recorded result", job: id))
+                }
+                if let replyTo = answerTo {
                     outbox.append(
                         Outgoing(
                             event: result, destination: .reply(replyTo), notBefore: now.monotonic,
