@@ -8,7 +8,7 @@ let package = Package(
     products: [
         .executable(name: "genworker", targets: ["genworker"]),
         .library(name: "AMQP", targets: ["AMQP"]),
-        .library(name: "GenWorker", targets: ["GenWorker"]),
+        .library(name: "GenWorker", targets: ["GenWorker", "GenWorkerCore", "Supervision", "GenWorkerWeb"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -34,16 +34,48 @@ let package = Package(
         .target(name: "CProcessShims"),
         // A self-pipe that wakes a poll() from any thread; shared by the AMQP owner loop and the supervisor.
         .target(name: "WakePipe"),
-        .target(name: "AMQP", dependencies: ["CRabbitMQ", "CRabbitMQShim", "WakePipe"]),
+        // The AMQP layer's values (URLs and settings, properties, field tables, events, errors):
+        // pure Swift, so the core can read a message's properties without a connection.
+        .target(name: "AMQPTypes"),
+        // Connections and channels over rabbitmq-c: one owner thread per connection; no C type above it.
+        .target(name: "AMQP", dependencies: ["CRabbitMQ", "CRabbitMQShim", "WakePipe", "AMQPTypes"]),
+        // The pure core: protocol messages and validation, configuration, Wan2.2 command lines,
+        // the ledger fold, the intake, the worker's state machine, the fleet view. No broker
+        // connection, no processes, no networking: everything here is unit-tested without a broker.
+        .target(
+            name: "GenWorkerCore",
+            dependencies: [
+                "AMQPTypes",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        // Child processes: spawning in a session, the process tree, the supervisor, the warm
+        // runner, the watchdog, a job's run directory, the worker's identity lock.
+        .target(
+            name: "Supervision",
+            dependencies: ["GenWorkerCore", "CProcessShims", "WakePipe", .product(name: "Logging", package: "swift-log")]
+        ),
+        // The worker: the owner loop and its broker link, the ledger stream, the topology, the
+        // fleet follower, metrics. The only layer above the core that talks to the broker.
         .target(
             name: "GenWorker",
             dependencies: [
-                "AMQP", "WakePipe", "CProcessShims",
+                "GenWorkerCore", "Supervision", "AMQP", "WakePipe",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Yams", package: "Yams"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        // The web side (Hummingbird, so SwiftNIO): the dashboard, the metrics endpoint, and
+        // `genworker run`'s service group.
+        .target(
+            name: "GenWorkerWeb",
+            dependencies: [
+                "GenWorker", "GenWorkerCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
                 .product(name: "HummingbirdBasicAuth", package: "hummingbird-auth"),
@@ -54,7 +86,7 @@ let package = Package(
         .executableTarget(
             name: "genworker",
             dependencies: [
-                "GenWorker", "AMQP",
+                "GenWorkerWeb", "GenWorker", "GenWorkerCore", "AMQP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -63,22 +95,32 @@ let package = Package(
         .executableTarget(name: "genworker-watchdog"),
         // Benchmark of the AMQP layer (scripts/bench-amqp.sh), not a test.
         .executableTarget(name: "amqp-bench", dependencies: ["AMQP"]),
-        // Helpers for the tests: the private broker, the repository's paths, child processes.
-        .target(name: "TestSupport", dependencies: ["AMQP"], path: "Tests/TestSupport"),
-        // Every pure part, without a broker: `swift test --filter GenWorkerUnitTests`.
+        // Helpers for the tests: the private broker's address, the repository's paths, child processes.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // A connection to the private broker, for the integration tests.
+        .target(name: "BrokerTestSupport", dependencies: ["AMQP", "TestSupport"], path: "Tests/BrokerTestSupport"),
+        // Every pure part, without a broker, and without SwiftNIO: `swift test --filter GenWorkerUnitTests`.
         .testTarget(
             name: "GenWorkerUnitTests",
+            dependencies: ["GenWorkerCore", "Supervision", "AMQPTypes", "TestSupport", .product(name: "Logging", package: "swift-log")]
+        ),
+        // The web side's own (real HTTP on a loopback port, no broker).
+        .testTarget(
+            name: "GenWorkerWebTests",
             dependencies: [
-                "GenWorker", "AMQP", "TestSupport",
+                "GenWorkerWeb", "GenWorkerCore", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Against the private RabbitMQ (scripts/broker.sh) and real child processes.
-        .testTarget(name: "AMQPIntegrationTests", dependencies: ["AMQP", "TestSupport"]),
+        .testTarget(name: "AMQPIntegrationTests", dependencies: ["AMQP", "BrokerTestSupport", "TestSupport"]),
         .testTarget(
             name: "GenWorkerIntegrationTests",
-            dependencies: ["GenWorker", "AMQP", "TestSupport", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "GenWorkerWeb", "GenWorker", "GenWorkerCore", "Supervision", "AMQP", "BrokerTestSupport", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

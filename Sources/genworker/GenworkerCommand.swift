@@ -2,7 +2,10 @@ import AMQP
 import ArgumentParser
 import Foundation
 import GenWorker
+import GenWorkerCore
+import GenWorkerWeb
 import Logging
+import Supervision
 import Synchronization
 
 @main

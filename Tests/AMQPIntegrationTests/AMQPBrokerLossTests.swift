@@ -1,6 +1,6 @@
 import AMQP
+import BrokerTestSupport
 import Foundation
-import TestSupport
 import XCTest
 
 #if canImport(Glibc)

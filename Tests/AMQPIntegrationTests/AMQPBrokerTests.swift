@@ -1,6 +1,6 @@
 import AMQP
+import BrokerTestSupport
 import Foundation
-import TestSupport
 import XCTest
 
 /// The AMQP layer against the real private broker (scripts/broker.sh).

@@ -1,6 +1,6 @@
 import AMQP
+import BrokerTestSupport
 import Foundation
-import TestSupport
 import XCTest
 
 /// TLS against the broker's TLS listener (PORT+1), whose CA and certificates scripts/broker.sh made.

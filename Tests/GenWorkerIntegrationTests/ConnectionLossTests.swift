@@ -1,7 +1,10 @@
 import AMQP
+import BrokerTestSupport
 import Foundation
 import GenWorker
-import TestSupport
+import GenWorkerCore
+import GenWorkerWeb
+import Supervision
 import XCTest
 
 /// The broker drops the worker's connection mid-job: the job's delivery was acked when it

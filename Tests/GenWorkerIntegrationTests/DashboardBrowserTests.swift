@@ -1,6 +1,9 @@
+import BrokerTestSupport
 import Foundation
 import GenWorker
-import TestSupport
+import GenWorkerCore
+import GenWorkerWeb
+import Supervision
 import XCTest
 
 /// The dashboard against a real broker, a real worker and a real browser (headless Chromium

@@ -1,7 +1,10 @@
 import AMQP
+import BrokerTestSupport
 import Foundation
 import GenWorker
-import TestSupport
+import GenWorkerCore
+import GenWorkerWeb
+import Supervision
 import XCTest
 
 /// The fleet's guarantees on a real three-node RabbitMQ cluster (scripts/cluster.sh), with

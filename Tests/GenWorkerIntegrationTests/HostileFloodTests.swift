@@ -1,7 +1,10 @@
 import AMQP
+import BrokerTestSupport
 import Foundation
 import GenWorker
-import TestSupport
+import GenWorkerCore
+import GenWorkerWeb
+import Supervision
 import XCTest
 
 /// A deterministic generator (SplitMix64) so a failing case can be replayed from its seed.

@@ -1,6 +1,9 @@
+import BrokerTestSupport
 import Foundation
 import GenWorker
-import TestSupport
+import GenWorkerCore
+import GenWorkerWeb
+import Supervision
 import XCTest
 
 /// `genworker submit --wait` as a person sees it, in a real terminal (tmux): a live progress

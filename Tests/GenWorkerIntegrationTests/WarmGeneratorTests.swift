@@ -1,7 +1,10 @@
 import AMQP
+import BrokerTestSupport
 import Foundation
 import GenWorker
-import TestSupport
+import GenWorkerCore
+import GenWorkerWeb
+import Supervision
 import XCTest
 
 /// `wan.warm`: the stand-in's pipelines (examples/standin/wan) take 1 s to build, and each

@@ -1,8 +1,11 @@
 import AMQP
+import BrokerTestSupport
 import Foundation
 import GenWorker
+import GenWorkerCore
+import GenWorkerWeb
 import Logging
-import TestSupport
+import Supervision
 import XCTest
 
 /// A worker test's world: its own topology names on the test broker, temp input/output

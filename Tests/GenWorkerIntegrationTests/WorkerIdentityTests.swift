@@ -1,7 +1,10 @@
 import AMQP
+import BrokerTestSupport
 import Foundation
 import GenWorker
-import TestSupport
+import GenWorkerCore
+import GenWorkerWeb
+import Supervision
 import XCTest
 
 /// Two workers with the same name on one machine: the second refuses to start and the

@@ -1,4 +1,4 @@
-import AMQP
+import AMQPTypes
 import XCTest
 
 final class AMQPConfigurationTests: XCTestCase {

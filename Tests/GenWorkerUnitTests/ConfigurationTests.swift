@@ -2,7 +2,8 @@ import Foundation
 import TestSupport
 import XCTest
 
-@testable import GenWorker
+@testable import GenWorkerCore
+@testable import Supervision
 
 final class ConfigurationTests: XCTestCase {
     func testDefaultsAndOverrides() throws {

@@ -1,5 +1,6 @@
 import Foundation
-import GenWorker
+import GenWorkerCore
+import Supervision
 import TestSupport
 import XCTest
 

@@ -1,6 +1,7 @@
 import XCTest
 
-@testable import GenWorker
+@testable import GenWorkerCore
+@testable import Supervision
 
 /// The dashboard's view of the fleet, without a broker: summaries, filters, the max_jobs
 /// cap, live updates to watchers, and the config's refusal of plain passwords.
@@ -75,17 +76,5 @@ final class FleetViewTests: XCTestCase {
         XCTAssertTrue(got.last?.contains(#""state":"running""#) ?? false, got.last ?? "")
         view.unsubscribe(id)
         XCTAssertEqual(view.watchers, 0)
-    }
-
-    func testDashboardUsersMustBeBcryptHashes() throws {
-        XCTAssertThrowsError(try WorkerConfiguration.parse(yaml: "dashboard:\n  users:\n    alice: plain-text")) { error in
-            XCTAssertTrue("\(error)".contains("dashboard.users.alice must be a bcrypt hash"), "\(error)")
-            XCTAssertFalse("\(error)".contains("plain-text"), "the password does not appear in the error")
-        }
-        let hash = DashboardPassword.hash("pw")
-        XCTAssertTrue(DashboardPassword.verify("pw", hash: hash))
-        XCTAssertFalse(DashboardPassword.verify("other", hash: hash))
-        let parsed = try WorkerConfiguration.parse(yaml: "dashboard:\n  users:\n    alice: \"\(hash)\"")
-        XCTAssertEqual(parsed.dashboard.users["alice"], hash)
     }
 }

@@ -1,6 +1,7 @@
 import XCTest
 
-@testable import GenWorker
+@testable import GenWorkerCore
+@testable import Supervision
 
 /// Every transition of the intake's decisions, without a broker.
 final class JobIntakeTests: XCTestCase {

@@ -1,6 +1,7 @@
 import XCTest
 
-@testable import GenWorker
+@testable import GenWorkerCore
+@testable import Supervision
 
 /// The fold is a function of the log: random interleavings of three workers' records give the
 /// same decisions folded live, replayed, with record times skewed by a day, and with another

@@ -1,6 +1,7 @@
 import XCTest
 
-@testable import GenWorker
+@testable import GenWorkerCore
+@testable import Supervision
 
 /// The ledger's rules, folded record by record without a broker: which claim wins, which
 /// expiry counts, which end is the job's one result.

@@ -1,6 +1,7 @@
 import XCTest
 
-@testable import GenWorker
+@testable import GenWorkerCore
+@testable import Supervision
 
 final class ProgressAndLogTailTests: XCTestCase {
     func testTqdmBarsAndPhasesBecomeProgress() {

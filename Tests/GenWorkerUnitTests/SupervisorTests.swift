@@ -1,7 +1,8 @@
 import Foundation
 import XCTest
 
-@testable import GenWorker
+@testable import GenWorkerCore
+@testable import Supervision
 
 /// The supervisor against plain child processes (sh, sleep): no broker, no generator.
 final class SupervisorTests: XCTestCase {

@@ -1,5 +1,6 @@
 import Foundation
-import GenWorker
+import GenWorkerCore
+import Supervision
 import XCTest
 
 final class WanCommandTests: XCTestCase {

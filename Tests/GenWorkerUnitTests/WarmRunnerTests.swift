@@ -2,7 +2,8 @@ import Foundation
 import TestSupport
 import XCTest
 
-@testable import GenWorker
+@testable import GenWorkerCore
+@testable import Supervision
 
 /// The slot's warm runner driven directly (no broker): runner/warm_runner.py with the stand-in.
 final class WarmRunnerTests: XCTestCase {

@@ -1,7 +1,8 @@
 import Foundation
 import XCTest
 
-@testable import GenWorker
+@testable import GenWorkerCore
+@testable import Supervision
 
 final class WorkerIdentityLockTests: XCTestCase {
     func configuration(_ name: String, queue: String = "q", directory: String) -> WorkerConfiguration {

@@ -1,6 +1,7 @@
 import XCTest
 
-@testable import GenWorker
+@testable import GenWorkerCore
+@testable import Supervision
 
 /// The worker's decisions under adversarial orders, without a broker: the machine is told what
 /// happened and its actions are checked. Time is given, never read.

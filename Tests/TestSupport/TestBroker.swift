@@ -1,12 +1,13 @@
-import AMQP
 import Foundation
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// The private RabbitMQ the tests use (started by `make test` through scripts/broker.sh).
-/// Tests never skip when it is absent: they fail, so a run without a broker cannot pass.
+/// The private RabbitMQ the tests use (started by `make test` through scripts/broker.sh), the
+/// repository's paths, and child processes. Tests never skip when the broker is absent: they
+/// fail, so a run without a broker cannot pass. Connecting is `BrokerTestSupport`'s (the unit
+/// tests link no AMQP).
 public enum TestBroker {
     public static let port = Int(ProcessInfo.processInfo.environment["GENWORKER_BROKER_PORT"] ?? "") ?? 5679
     public static let url = ProcessInfo.processInfo.environment["GENWORKER_TEST_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:\(port)/"
@@ -26,13 +27,6 @@ public enum TestBroker {
     /// The broker's private directory (TLS files live in `tls/` under it).
     public static func directory(port: Int = port) throws -> String {
         try run(script, ["dir"], environment: ["GENWORKER_BROKER_PORT": String(port)]).trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
-    public static func connect(heartbeat: Duration = .seconds(10), name: String = "genworker-tests") throws -> AMQPConnection {
-        var configuration = try AMQPConfiguration(url: url)
-        configuration.heartbeat = heartbeat
-        configuration.connectionName = name
-        return try AMQPConnection(configuration: configuration)
     }
 
     /// A queue name no other test uses.
@@ -77,15 +71,4 @@ public enum TestBroker {
 public struct TestSupportError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
-}
-
-extension AMQPConnection {
-    /// Waits for the next delivery, keeping other events aside; nil after `timeout`.
-    public func nextDelivery(timeout: Duration = .seconds(5)) throws -> AMQPDelivery? {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if case .delivery(let delivery)? = try nextEvent(timeout: deadline - ContinuousClock.now) { return delivery }
-        }
-        return nil
-    }
 }

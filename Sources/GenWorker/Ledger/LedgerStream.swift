@@ -1,5 +1,7 @@
 import AMQP
 import Foundation
+import GenWorkerCore
+import Supervision
 
 /// How every reader and writer of the ledger talks to the stream: where to start reading,
 /// how to consume it, how to append a record, and the offset of a delivered message. Used by

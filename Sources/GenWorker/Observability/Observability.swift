@@ -1,7 +1,9 @@
 import Foundation
+import GenWorkerCore
 import Logging
 import Metrics
 import Prometheus
+import Supervision
 
 /// Prometheus metrics through swift-metrics (served by ``MetricsEndpoint``), and JSON-lines logs.
 public enum Observability {

@@ -1,5 +1,7 @@
 import Foundation
+import GenWorkerCore
 import Metrics
+import Supervision
 
 /// The worker's metrics, through swift-metrics (the CLI bootstraps swift-prometheus and
 /// serves them on `/metrics`). Labels never carry job ids or anything secret.
@@ -85,9 +87,4 @@ struct WorkerMetrics: Sendable {
     func connected(_ value: Bool) {
         Gauge(label: "genworker_broker_connected").record(value ? 1 : 0)
     }
-}
-
-extension Duration {
-    /// The duration in seconds, for metrics and logs.
-    var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

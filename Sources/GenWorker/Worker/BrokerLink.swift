@@ -1,6 +1,8 @@
 import AMQP
 import Foundation
+import GenWorkerCore
 import Logging
+import Supervision
 import WakePipe
 
 /// One connection's channels, as the owner loop uses them: the jobs consumer, the ledger

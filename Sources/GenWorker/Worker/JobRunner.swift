@@ -1,5 +1,7 @@
 import Foundation
+import GenWorkerCore
 import Logging
+import Supervision
 
 /// Runs one validated job to its end under the supervisor and says how it ended.
 /// A job is one or more steps (animate-14B from raw inputs: preprocess, then generate);
@@ -151,50 +153,5 @@ struct JobRunner: Sendable {
                 .outputUnavailable, "cannot move \(from) to \(finalPath(outputs: outputs, id: id)): \(String(cString: strerror(errno)))")
         }
         rmdir(directory)
-    }
-}
-
-/// How one step of a job ended, from what the supervisor saw: the next step runs (after
-/// the last one: the job completed), the job
-/// ends with a result, or the run is abandoned without one (its delivery was lost, or the
-/// worker gives it back on shutdown). Pure; `missingOutput` is asked only after exit 0.
-enum StepOutcome: Equatable {
-    case nextStep
-    case ended(JobEventKind, JobReason?, String)
-    /// No result: the job runs again elsewhere. Carries a line for the log, if any.
-    case abandoned(String?)
-
-    static func classify(
-        _ run: SupervisedRun, prefix: String, timeout: Duration, grace: Duration, isShuttingDown: Bool,
-        missingOutput: () -> String?
-    ) -> StepOutcome {
-        if let error = run.spawnError { return .ended(.failed, .spawnFailed, prefix + error) }
-        switch run.stopRequest {
-        case .cancelled?:
-            return .ended(
-                .cancelled, .cancelledWhileRunning,
-                prefix + (run.killed ? "cancelled; the process ignored SIGTERM and was killed after \(grace)" : "cancelled while running"))
-        case .ownershipLost?, .shutdown?:
-            return .abandoned(nil)
-        case nil:
-            break
-        }
-        if run.timedOut { return .ended(.failed, .timeout, prefix + "timed out after \(timeout)") }
-        // systemd's KillMode=control-group and container runtimes signal every process at
-        // shutdown: a generator killed that way is not the job's fault; give the job back.
-        if case .signaled(let signal)? = run.termination, [SIGTERM, SIGINT].contains(signal), isShuttingDown {
-            return .abandoned("the generator got SIGTERM from outside during shutdown")
-        }
-        switch run.termination {
-        case .exited(0)?:
-            if let missing = missingOutput() { return .ended(.failed, .noOutput, prefix + missing) }
-            return .nextStep
-        case .exited(let code)?:
-            return .ended(.failed, .exitCode, prefix + "exited with code \(code)")
-        case .signaled(let signal)?:
-            return .ended(.failed, .signal, prefix + "killed by signal \(signal) (\(String(cString: strsignal(signal))))")
-        case nil:
-            return .ended(.failed, .spawnFailed, prefix + "did not run")
-        }
     }
 }

@@ -1,3 +1,5 @@
+import GenWorkerCore
+import Supervision
 import Synchronization
 
 #if canImport(Glibc)

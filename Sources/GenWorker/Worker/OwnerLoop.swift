@@ -1,6 +1,8 @@
 import AMQP
 import Foundation
+import GenWorkerCore
 import Logging
+import Supervision
 
 /// The worker's owner thread: the only code that touches the AMQP connection. It connects
 /// (and reconnects with backoff, while its runs go on), reads deliveries and the ledger, and

@@ -1,4 +1,6 @@
+import GenWorkerCore
 import Logging
+import Supervision
 import Synchronization
 import WakePipe
 
@@ -15,14 +17,6 @@ struct JobUpdate: Sendable {
     /// The run's number (``JobIntake``'s run id).
     let run: UInt64
     let kind: Kind
-}
-
-/// What the worker does with a running job when asked to shut down.
-public enum ShutdownMode: String, Sendable, Decodable {
-    /// Finish running jobs (up to `shutdown.drain_timeout_s`), then exit.
-    case drain
-    /// Stop running jobs and give them back to the queue (no result), then exit.
-    case requeue
 }
 
 /// Everything other threads share with the owner loop, and nothing else: job updates in a

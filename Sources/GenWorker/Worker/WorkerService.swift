@@ -1,4 +1,6 @@
+import GenWorkerCore
 import ServiceLifecycle
+import Supervision
 import Synchronization
 
 /// The worker as a swift-service-lifecycle `Service`. `run()` runs the worker's owner loop
@@ -11,7 +13,7 @@ public struct WorkerService: Service {
     public let worker: Worker
     public var mode: ShutdownMode
     /// Waited for before the worker connects (the metrics endpoint listening); nil: start at once.
-    var startAfter: AsyncStream<Void>?
+    package var startAfter: AsyncStream<Void>?
 
     public init(worker: Worker, mode: ShutdownMode? = nil) {
         self.worker = worker

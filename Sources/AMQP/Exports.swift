@@ -1,0 +1,2 @@
+// The values of the AMQP layer come with it: `import AMQP` is enough to use a connection.
+@_exported import AMQPTypes

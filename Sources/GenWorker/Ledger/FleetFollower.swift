@@ -1,0 +1,218 @@
+import AMQP
+import Foundation
+import GenWorkerCore
+import Logging
+import ServiceLifecycle
+import Supervision
+import Synchronization
+import WakePipe
+
+/// The dashboard's one broker connection, on an owner thread of its own (rabbitmq-c's rule):
+/// it follows the ledger (from the retention window, then live) and the events exchange (the
+/// progress bars) into a ``FleetView``, reads queue depths every few seconds, and publishes
+/// what the HTTP handlers ask for (a job, a cancel) with a publisher confirm. Reconnects to
+/// any node of `amqp.urls` with backoff. A `Service`: runs until the group shuts down.
+public final class FleetFollower: Service, Sendable {
+    /// What an HTTP handler asks the owner thread to publish.
+    public enum Command: Sendable {
+        case submit(JobMessage, user: String)
+        case cancel(id: String, user: String)
+    }
+
+    private struct Pending: Sendable {
+        let command: Command
+        let done: @Sendable (Result<Void, GenWorkerError>) -> Void
+    }
+
+    public let view: FleetView
+    private let configuration: WorkerConfiguration
+    private let logger: Logger
+    private let wake = WakePipe()
+    private let commands = Mutex<[Pending]>([])
+    private let stopping = Atomic<Bool>(false)
+
+    public init(configuration: WorkerConfiguration, view: FleetView, logger: Logger) {
+        self.configuration = configuration
+        self.view = view
+        self.logger = logger
+    }
+
+    /// Publishes a command through the owner thread; returns when the broker confirmed it.
+    public func send(_ command: Command) async throws(GenWorkerError) {
+        let result: Result<Void, GenWorkerError> = await withCheckedContinuation { continuation in
+            commands.withLock { $0.append(Pending(command: command, done: { continuation.resume(returning: $0) })) }
+            wake.signal()
+        }
+        try result.get()
+    }
+
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            await withTaskCancellationHandler {
+                await OwnedThread.run { [self] in follow() }
+            } onCancel: {
+                self.stop()
+            }
+        } onGracefulShutdown: {
+            self.stop()
+        }
+    }
+
+    private func stop() {
+        stopping.store(true, ordering: .releasing)
+        wake.signal()
+    }
+
+    private var isStopping: Bool { stopping.load(ordering: .acquiring) }
+
+    private func follow() {
+        var offset: Int64?
+        var backoff = Duration.milliseconds(250)
+        var node = 0
+        while !isStopping {
+            do {
+                try serve(url: configuration.amqp.endpoints[node % configuration.amqp.endpoints.count], offset: &offset)
+            } catch {
+                view.setConnected(false)
+                failPending(GenWorkerError(.brokerFailed, "the dashboard's broker connection is down: \(error)"))
+                if isStopping { break }
+                logger.warning("dashboard: broker connection ended (\(error)); reconnecting in \(backoff)")
+                node += 1
+                wake.wait(timeout: backoff)
+                backoff = min(backoff * 2, configuration.amqp.reconnectMax)
+                continue
+            }
+            backoff = .milliseconds(250)
+        }
+        failPending(GenWorkerError(.brokerFailed, "the dashboard is stopping"))
+    }
+
+    private func serve(url: String, offset: inout Int64?) throws {
+        let topology = configuration.topology
+        let writers = configuration.ledgerWriters
+        var amqp = try AMQPConfiguration(url: url)
+        amqp.connectionName = amqp.connectionName ?? "genworker dashboard"
+        let connection = try AMQPConnection(configuration: amqp, wakeup: wake)
+        defer { connection.close() }
+        let control = try connection.openChannel()
+        if configuration.worker.declareTopology { try Topology.declare(on: control, configuration: configuration) }
+        let publisher = try connection.openChannel()
+        try publisher.enableConfirms()
+        let events = try connection.openChannel()
+        let queue = try events.declareQueue("", durable: false, exclusive: true, autoDelete: true).name
+        try events.bindQueue(queue, exchange: topology.eventsExchange, routingKey: "*.progress")
+        try events.consume(queue: queue, noAck: true)
+        let ledger = try connection.openChannel()
+        try LedgerStream.consume(on: ledger, from: LedgerStream.start(after: offset, topology: topology), prefetch: 2000, topology: topology)
+        let marker = LedgerRecord(kind: .marker, worker: "genworker-dashboard")
+        // On the confirm channel: wait, so no confirm is left unclaimed.
+        _ = try publisher.waitForConfirm(
+            try LedgerStream.write(marker, on: publisher, topology: topology), timeout: configuration.amqp.confirmTimeout)
+        var caughtUp = false
+        view.setConnected(true)
+        var nextDepths = ContinuousClock.now
+        var unacked = 0
+        logger.info("dashboard: following \(topology.ledgerStream) through \(GenWorkerError.redacted(url: url))")
+        while !isStopping {
+            try runCommands(publisher)
+            if ContinuousClock.now >= nextDepths {
+                view.setQueues(try depths(connection))
+                view.ping()
+                nextDepths = .now + .seconds(5)
+            }
+            guard let event = try connection.nextEvent(timeout: .seconds(1)) else {
+                if unacked > 0 {
+                    try ledger.ack(0, multiple: true)
+                    unacked = 0
+                }
+                continue
+            }
+            switch event {
+            case .delivery(let delivery) where delivery.channel == ledger.id:
+                if let next = LedgerStream.next(after: delivery) { offset = next }
+                let entry = LedgerEntry.read(
+                    exchange: delivery.exchange, properties: delivery.properties, body: delivery.body, topology: topology,
+                    writers: writers, maxBytes: configuration.ledgerRecordLimit)
+                var params: JobMessage?
+                if case .submitted = entry { params = try? ProtocolCoding.decode(JobMessage.self, from: delivery.body) }
+                if case .record(let record) = entry, record.kind == .marker, record.ref == marker.ref {
+                    caughtUp = true
+                    logger.info("dashboard: ledger caught up (\(view.health.jobs) jobs in the window)")
+                }
+                view.fold(
+                    entry, params: params, requestedBy: delivery.properties.headers?["x-genworker-requested-by"]?.stringValue, at: Date(),
+                    live: caughtUp)
+                unacked += 1
+                if unacked >= 500 {
+                    try ledger.ack(delivery.deliveryTag, multiple: true)
+                    unacked = 0
+                }
+            case .delivery(let delivery) where delivery.channel == events.id:
+                if let event = try? JobEvent.decode(delivery.body), event.event == .progress { view.progress(event) }
+            case .connectionClosed(let error):
+                throw error
+            case .channelClosed(let channel, let code, let text):
+                throw AMQPError(.channelClosed, "channel \(channel) closed by the broker: \(text)", replyCode: code)
+            case .consumerCancelled(_, let tag):
+                throw AMQPError(.invalidState, "the broker cancelled consumer \(tag)")
+            default:
+                continue
+            }
+        }
+    }
+
+    /// Depths of the jobs, dead and unrouted queues (a passive declare each, on a channel of its own:
+    /// a missing queue closes the channel).
+    private func depths(_ connection: AMQPConnection) throws -> [String: UInt32] {
+        let t = configuration.topology
+        var out: [String: UInt32] = [:]
+        for queue in [t.jobsQueue, t.deadQueue, t.unroutedQueue] {
+            let channel = try connection.openChannel()
+            if let info = try? channel.declareQueue(queue, passive: true) { out[queue] = info.messageCount }
+            try? channel.close()
+        }
+        return out
+    }
+
+    private func runCommands(_ publisher: AMQPChannel) throws {
+        let pending = commands.withLock { box in
+            defer { box.removeAll() }
+            return box
+        }
+        let t = configuration.topology
+        for (index, item) in pending.enumerated() {
+            do {
+                var properties = AMQPProperties.persistentJSON()
+                properties.timestamp = UInt64(Date().timeIntervalSince1970)
+                properties.appID = "genworker-dashboard"
+                let sequence: UInt64
+                switch item.command {
+                case .submit(let job, let user):
+                    properties.messageID = job.id
+                    properties.headers = ["x-genworker-requested-by": .string(user)]
+                    sequence = try publisher.publish(
+                        exchange: t.jobsExchange, routingKey: job.task, body: try ProtocolCoding.encode(job), properties: properties)
+                case .cancel(let id, let user):
+                    properties.headers = ["x-genworker-requested-by": .string(user)]
+                    sequence = try publisher.publish(
+                        exchange: t.cancelExchange, routingKey: "", body: try ProtocolCoding.encode(CancelMessage(id: id)), properties: properties)
+                }
+                let confirm = try publisher.waitForConfirm(sequence, timeout: configuration.amqp.confirmTimeout)
+                item.done(confirm == .ack ? .success(()) : .failure(GenWorkerError(.brokerRefused, "the broker refused the message (basic.nack)")))
+            } catch let error as GenWorkerError {
+                item.done(.failure(error))
+            } catch {
+                for rest in pending[index...] { rest.done(.failure(GenWorkerError(.brokerFailed, "publishing failed: \(error)"))) }
+                throw error
+            }
+        }
+    }
+
+    private func failPending(_ error: GenWorkerError) {
+        let pending = commands.withLock { box in
+            defer { box.removeAll() }
+            return box
+        }
+        for item in pending { item.done(.failure(error)) }
+    }
+}

@@ -1,0 +1,242 @@
+import Foundation
+import Synchronization
+
+/// What the dashboard knows of the fleet: the ledger folded (``LedgerState``, bounded by the
+/// retention window and `dashboard.max_jobs`), each running job's latest progress event,
+/// each job's params, queue depths, and who is watching (server-sent events). Rebuilt from
+/// the ledger at start, so a restart forgets nothing the ledger holds. Shared by the
+/// follower thread (writes) and the HTTP handlers (reads, subscriptions).
+public final class FleetView: Sendable {
+    package struct State {
+        package var ledger: LedgerState
+        package var progress: [String: JobEvent] = [:]
+        package var params: [String: JobMessage] = [:]
+        /// Who submitted a job through the dashboard (the `x-genworker-requested-by` header).
+        package var requestedBy: [String: String] = [:]
+        package var queues: [String: UInt32] = [:]
+        package var connected = false
+        /// The newest record folded and when: the ledger lag is now − this.
+        package var lastRecordAt: Date?
+        package var folded = 0
+    }
+
+    package let maxJobs: Int
+    private let state: Mutex<State>
+    private let subscribers = Mutex<[UUID: AsyncStream<String>.Continuation]>([:])
+
+    public init(retention: TimeInterval, maxJobs: Int) {
+        self.maxJobs = maxJobs
+        state = Mutex(State(ledger: LedgerState(retention: retention)))
+    }
+
+    // MARK: - Writes (the follower)
+
+    /// Folds one ledger entry; tells the watchers what changed. `params` is the job message
+    /// of a submission, kept for the job's page.
+    package func fold(_ entry: LedgerEntry, params: JobMessage?, requestedBy: String? = nil, at now: Date, live: Bool) {
+        let changed: String? = state.withLock { state in
+            _ = state.ledger.apply(entry, at: now, live: live)
+            state.folded += 1
+            state.lastRecordAt = now
+            var id: String?
+            switch entry {
+            case .submitted(let submitted, _, _, _):
+                id = submitted
+                if let params, state.params[submitted] == nil { state.params[submitted] = params }
+                if let requestedBy, state.requestedBy[submitted] == nil { state.requestedBy[submitted] = requestedBy }
+            case .cancelled(let cancelled, _): id = cancelled
+            case .record(let record):
+                id = record.id
+                if record.kind == .end, let ended = record.id { state.progress[ended] = nil }
+            case .other, .forged: break
+            }
+            if state.ledger.jobs.count > maxJobs + maxJobs / 10 { trim(&state) }
+            return id
+        }
+        // Nobody watching (the catch-up at start, usually): nothing to encode.
+        if let changed, watchers > 0, let json = summaryJSON(changed) { broadcast(json) }
+    }
+
+    /// A progress event from the events exchange: the bar moves.
+    package func progress(_ event: JobEvent) {
+        state.withLock { state in
+            guard state.ledger.jobs[event.id]?.state != .ended else { return }
+            state.progress[event.id] = event
+        }
+        if watchers > 0, let json = summaryJSON(event.id) { broadcast(json) }
+    }
+
+    /// The dashboard user who submitted `id`, if one did.
+    public func requester(of id: String) -> String? { state.withLock { $0.requestedBy[id] } }
+
+    package func noteRequester(_ id: String, _ user: String) {
+        state.withLock { state in if state.requestedBy[id] == nil { state.requestedBy[id] = user } }
+    }
+
+    package func setQueues(_ depths: [String: UInt32]) { state.withLock { $0.queues = depths } }
+
+    package func setConnected(_ connected: Bool) { state.withLock { $0.connected = connected } }
+
+    /// Over `dashboard.max_jobs`: the oldest ended jobs go (running and queued ones stay).
+    private func trim(_ state: inout State) {
+        let ended = state.ledger.jobs.values.filter { $0.state == .ended }.sorted { $0.lastChange < $1.lastChange }
+        let excess = state.ledger.jobs.count - maxJobs
+        guard excess > 0 else { return }
+        let drop = ended.prefix(excess).map(\.id)
+        state.ledger.forget(drop)
+        for id in drop {
+            state.params[id] = nil
+            state.requestedBy[id] = nil
+        }
+    }
+
+    // MARK: - Reads (the HTTP handlers)
+
+    /// Jobs newest first, filtered: `state` (queued, running, ended, or a terminal status),
+    /// `task`, `worker`, and `text` (in the id or the prompt).
+    public func jobs(state wanted: String? = nil, task: String? = nil, worker: String? = nil, text: String? = nil, limit: Int = 200)
+        -> [JobSummary]
+    {
+        state.withLock { state in
+            var out: [JobSummary] = []
+            for job in state.ledger.knownJobs() {
+                let summary = JobSummary(job, progress: state.progress[job.id], params: state.params[job.id])
+                if let wanted, !wanted.isEmpty, summary.state != wanted, summary.status != wanted { continue }
+                if let task, !task.isEmpty, summary.task != task { continue }
+                if let worker, !worker.isEmpty, summary.worker != worker { continue }
+                if let text, !text.isEmpty, !summary.id.localizedCaseInsensitiveContains(text),
+                    !(summary.prompt ?? "").localizedCaseInsensitiveContains(text)
+                {
+                    continue
+                }
+                out.append(summary)
+                if out.count >= limit { break }
+            }
+            return out
+        }
+    }
+
+    public func job(_ id: String) -> (summary: JobSummary, job: LedgerState.Job, params: JobMessage?)? {
+        state.withLock { state in
+            guard let job = state.ledger.jobs[id], job.known else { return nil }
+            return (JobSummary(job, progress: state.progress[id], params: state.params[id]), job, state.params[id])
+        }
+    }
+
+    public func workers(now: Date, offlineAfter: TimeInterval, dropAfter: TimeInterval) -> [WorkerSummary] {
+        state.withLock { state in
+            state.ledger.workers.values.filter { now.timeIntervalSince($0.lastHeartbeat) < dropAfter }.sorted { $0.name < $1.name }.map {
+                WorkerSummary(
+                    name: $0.name, node: $0.node, slots: $0.slots, busy: $0.running.count, running: $0.running,
+                    lastHeartbeat: $0.lastHeartbeat, secondsAgo: Int(now.timeIntervalSince($0.lastHeartbeat)),
+                    online: now.timeIntervalSince($0.lastHeartbeat) < offlineAfter, version: $0.version)
+            }
+        }
+    }
+
+    public var queues: [String: UInt32] { state.withLock { $0.queues } }
+
+    public var health: (connected: Bool, jobs: Int, folded: Int, lagSeconds: Double?) {
+        state.withLock { ($0.connected, $0.ledger.jobs.count, $0.folded, $0.lastRecordAt.map { Date().timeIntervalSince($0) }) }
+    }
+
+    package func summaryJSON(_ id: String) -> String? {
+        let summary: JobSummary? = state.withLock { state in
+            state.ledger.jobs[id].flatMap { $0.known ? JobSummary($0, progress: state.progress[id], params: state.params[id]) : nil }
+        }
+        return summary.flatMap { try? String(decoding: ProtocolCoding.encode($0), as: UTF8.self) }
+    }
+
+    // MARK: - Watchers
+
+    /// A stream of job summaries (JSON) as they change, until ``unsubscribe(_:)`` (or shutdown).
+    public func subscribe() -> (id: UUID, updates: AsyncStream<String>) {
+        let (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1000))
+        let id = UUID()
+        subscribers.withLock { $0[id] = continuation }
+        return (id, stream)
+    }
+
+    public func unsubscribe(_ id: UUID) { subscribers.withLock { $0.removeValue(forKey: id) }?.finish() }
+
+    public var watchers: Int { subscribers.withLock { $0.count } }
+
+    /// A comment line to every watcher: a page that went away is noticed at this write.
+    package func ping() { broadcast(":") }
+
+    /// Ends every watcher's stream (shutdown: their responses finish, the server can stop).
+    package func finishAll() {
+        for continuation in subscribers.withLock({ Array($0.values) }) { continuation.finish() }
+    }
+
+    private func broadcast(_ json: String) {
+        for continuation in subscribers.withLock({ Array($0.values) }) { continuation.yield(json) }
+    }
+}
+
+/// A job as the dashboard lists it (and pushes it to the pages).
+public struct JobSummary: Codable, Sendable, Equatable {
+    public var id: String
+    public var task: String?
+    /// queued, running, ended.
+    public var state: String
+    /// For ended jobs: completed, failed, cancelled.
+    public var status: String?
+    public var reason: String?
+    public var worker: String?
+    public var attempt: Int?
+    public var submittedAt: Date?
+    public var step: Int?
+    public var total: Int?
+    public var percent: Int?
+    public var etaSeconds: Int?
+    public var phase: String?
+    /// A cancel was asked for and the truthful `cancelled` has not come yet.
+    public var cancelling: Bool
+    public var prompt: String?
+    public var output: String?
+
+    package init(_ job: LedgerState.Job, progress: JobEvent?, params: JobMessage?) {
+        id = job.id
+        task = job.task
+        state = job.state.rawValue
+        status = job.result?.status?.rawValue ?? job.result?.event.rawValue
+        reason = job.result?.reason?.rawValue
+        worker = job.result?.worker ?? job.live?.worker ?? job.attempts.last?.worker
+        attempt = job.attempts.last?.number
+        submittedAt = job.submittedAt
+        let p = progress?.progress ?? job.progress
+        step = p?.step
+        total = p?.total
+        percent = p?.percent
+        etaSeconds = p?.etaSeconds
+        phase = p?.phase ?? progress?.step ?? job.step
+        cancelling = !job.cancelledBy.isEmpty && job.state != .ended
+        if case .string(let text)? = params?.params["prompt"] { prompt = String(text.prefix(300)) }
+        output = job.result?.output
+    }
+
+    package enum CodingKeys: String, CodingKey {
+        case id, task, state, status, reason, worker, attempt, step, total, percent, phase, cancelling, prompt, output
+        case submittedAt = "submitted_at"
+        case etaSeconds = "eta_s"
+    }
+}
+
+public struct WorkerSummary: Codable, Sendable, Equatable {
+    public var name: String
+    public var node: String?
+    public var slots: Int
+    public var busy: Int
+    public var running: [String]
+    public var lastHeartbeat: Date
+    public var secondsAgo: Int
+    public var online: Bool
+    public var version: String?
+
+    package enum CodingKeys: String, CodingKey {
+        case name, node, slots, busy, running, online, version
+        case lastHeartbeat = "last_heartbeat"
+        case secondsAgo = "seconds_ago"
+    }
+}

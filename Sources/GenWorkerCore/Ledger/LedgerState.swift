@@ -1,0 +1,387 @@
+import Foundation
+
+/// The fleet's state, folded from the ledger in its one total order. Every worker (and
+/// every `genworker status`) folds the same records in the same order and so reaches the
+/// same decisions: which claim won, which expiry counts, which end is the job's result.
+/// Pure: the caller says what time it is; ``apply(_:at:)`` returns what changed as
+/// ``LedgerEffect``s for the caller to act on.
+public struct LedgerState: Sendable {
+    public enum JobState: String, Sendable, Codable {
+        /// Submitted (or requeued after an expiry / release), no live attempt.
+        case queued
+        case running
+        case ended
+    }
+
+    /// One attempt at a job: a claim that won.
+    public struct Attempt: Sendable, Equatable, Codable {
+        public var number: Int
+        public var worker: String
+        public var claimedAt: Date
+        public var endedAt: Date?
+        /// `ended`, `expired` or `released` once over.
+        public var outcome: String?
+
+        package enum CodingKeys: String, CodingKey {
+            case number, worker, outcome
+            case claimedAt = "claimed_at"
+            case endedAt = "ended_at"
+        }
+    }
+
+    /// Where a terminal result goes besides the events exchange.
+    public struct Reply: Sendable, Equatable, Hashable {
+        public var replyTo: String
+        public var correlationID: String?
+    }
+
+    public struct Job: Sendable {
+        public let id: String
+        public var task: String?
+        public var submitter: String?
+        public var submittedAt: Date?
+        public var state: JobState = .queued
+        /// Whether a submission or a claim was seen (a cancel alone does not make a job known).
+        public var known = false
+        public var attempts: [Attempt] = []
+        /// Attempts that ended by expiry (the worker died or was cut off): counted against
+        /// `topology.delivery_limit`, less those whose owner's same life renewed again later
+        /// (cut off by a partition or a freeze, not killed: the job is not to blame).
+        public var expiries = 0
+        /// The life of the heartbeat that last renewed the live attempt.
+        package var renewLife: String?
+        /// The owner, life and last renewal counter of the last expired attempt, until that
+        /// life is heard again (with a higher counter: a heartbeat written after the cut).
+        package var expiredLife: (worker: String, life: String, counter: Int)?
+        /// The renewal counter that last renewed the live attempt (-1: its claim).
+        public var renewCounter = -1
+        /// When the live attempt's last renewal was seen, on the folding side's clock (never a record's `at`).
+        public var renewedAt: Date?
+        /// When the live attempt was last renewed, as its writer dated the record (for display only).
+        public var renewalWrittenAt: Date?
+        public var progress: JobProgress?
+        public var step: String?
+        public var result: JobEvent?
+        public var replies: [Reply] = []
+        /// Users who cancelled it (nil: a cancel without `user_id`).
+        public var cancelledBy: [String?] = []
+        /// The job message of the live (or last expired) attempt, to requeue it.
+        public var body: String?
+        public var lastChange: Date
+        /// When this fold last saw the job change, on its own clock: what pruning reads, so
+        /// that neither a writer's clock nor replaying decides what a reader forgets.
+        public var lastSeen: Date
+
+        package init(id: String, at: Date) {
+            self.id = id
+            lastChange = at
+            lastSeen = at
+        }
+
+        /// The attempt now running, if any.
+        public var live: Attempt? { state == .running ? attempts.last : nil }
+    }
+
+    /// A worker as its heartbeats describe it.
+    public struct WorkerView: Sendable, Equatable {
+        public var name: String
+        public var node: String?
+        public var slots: Int
+        public var running: [String]
+        public var version: String?
+        public var lastHeartbeat: Date
+        /// When this fold saw that heartbeat (pruning reads this one).
+        public var lastSeen: Date
+    }
+
+    /// What a claim came to.
+    public enum ClaimOutcome: Sendable, Equatable {
+        /// The claimer owns attempt `attempt` and runs it.
+        case won(attempt: Int)
+        /// Another attempt is live: the claimer's `reply_to` gets the result when it comes.
+        case attached
+        /// The job has a result already: the claimer answers with it.
+        case ended(JobEvent)
+    }
+
+    public let retention: TimeInterval
+    public private(set) var jobs: [String: Job] = [:]
+    public private(set) var workers: [String: WorkerView] = [:]
+    /// Jobs whose last expiry may yet be excused, by the expired owner's name (see `Job.expiredLife`).
+    private var excusable: [String: Set<String>] = [:]
+    /// Records folded (for the metrics and `time to ready`).
+    public private(set) var folded = 0
+    /// Records ignored because an account that may not write the ledger wrote them.
+    public private(set) var forged = 0
+    private var lastPrune: Date?
+
+    public init(retention: TimeInterval) { self.retention = retention }
+
+    /// Folds one entry, seen at `now` on the folding side's own clock (a worker passes its
+    /// monotonic ``WorkerClock``). Record times (`at`) only date what a replayed record shows
+    /// (claimed, ended); leases never read them: a renewal counts from the moment this side saw
+    /// it, so no lease decision compares the clocks of two machines, and a replayed renewal
+    /// counts as seen now (the safe side: its owner's fence runs from when it wrote it).
+    public mutating func apply(_ entry: LedgerEntry, at now: Date, live: Bool = true) -> [LedgerEffect] {
+        folded += 1
+        defer { pruneIfDue(now) }
+        switch entry {
+        case .other:
+            return []
+        case .forged:
+            forged += 1
+            return []
+        case .submitted(let id, let task, let submitter, let at):
+            var job = jobs[id] ?? Job(id: id, at: now)
+            if !job.known {
+                job.known = true
+                job.task = task
+                job.submitter = submitter
+                job.submittedAt = at ?? now
+            }
+            job.lastChange = now
+            job.lastSeen = now
+            jobs[id] = job
+            return []
+        case .cancelled(let id, let user):
+            var job = jobs[id] ?? Job(id: id, at: now)
+            job.cancelledBy.append(user)
+            job.lastChange = now
+            job.lastSeen = now
+            jobs[id] = job
+            return [.cancelRequested(id: id, user: user, attempt: job.live)]
+        case .record(let record):
+            let when = live ? now : min(record.at, now)
+            switch record.kind {
+            case .claim: return claim(record, at: when, seen: now)
+            case .heartbeat: return heartbeat(record, at: when, seen: now)
+            case .expire, .release: return expire(record, at: when, seen: now)
+            case .end: return end(record, at: when, seen: now)
+            case .marker: return [.marker(ref: record.ref)]
+            case .carry: return carry(record, at: when, seen: now)
+            }
+        }
+    }
+
+    private mutating func claim(_ record: LedgerRecord, at now: Date, seen: Date) -> [LedgerEffect] {
+        guard let id = record.id else { return [] }
+        var job = jobs[id] ?? Job(id: id, at: now)
+        job.lastChange = now
+        job.lastSeen = seen
+        job.known = true
+        job.task = job.task ?? record.task
+        job.submitter = job.submitter ?? record.submitter
+        if job.submittedAt == nil { job.submittedAt = now }
+        let outcome: ClaimOutcome
+        switch job.state {
+        case .ended:
+            outcome = .ended(job.result!)
+        case .running:
+            if let replyTo = record.replyTo, !replyTo.isEmpty { job.addReply(Reply(replyTo: replyTo, correlationID: record.correlationID)) }
+            outcome = .attached
+        case .queued:
+            let number = (job.attempts.last?.number ?? 0) + 1
+            job.attempts.append(Attempt(number: number, worker: record.worker, claimedAt: now))
+            job.state = .running
+            job.renewCounter = -1
+            job.renewedAt = seen
+            job.renewalWrittenAt = now
+            job.progress = nil
+            job.step = nil
+            job.body = record.job
+            if let replyTo = record.replyTo, !replyTo.isEmpty { job.addReply(Reply(replyTo: replyTo, correlationID: record.correlationID)) }
+            outcome = .won(attempt: number)
+        }
+        jobs[id] = job
+        return [.claimDecided(ref: record.ref, worker: record.worker, id: id, outcome: outcome)]
+    }
+
+    private mutating func heartbeat(_ record: LedgerRecord, at now: Date, seen: Date) -> [LedgerEffect] {
+        let runs = record.runs ?? []
+        workers[record.worker] = WorkerView(
+            name: record.worker, node: record.node, slots: record.slots ?? 0, running: runs.map(\.id), version: record.version, lastHeartbeat: now,
+            lastSeen: seen)
+        var effects: [LedgerEffect] = []
+        // The same life of a worker whose attempts were expired renews again: it was cut off
+        // (a partition, a frozen process), not killed, so those expiries do not count against
+        // the jobs. A new life (a restart) excuses nothing: the job may have killed the last one.
+        if let life = record.life, let counter = record.counter, let pending = excusable[record.worker] {
+            for id in pending {
+                guard let expired = jobs[id]?.expiredLife, expired.worker == record.worker else {
+                    excusable[record.worker]?.remove(id)
+                    continue
+                }
+                if expired.life != life {
+                    excusable[record.worker]?.remove(id)  // that life is over: the expiry counts
+                } else if counter > expired.counter {
+                    jobs[id]!.expiries -= 1
+                    jobs[id]!.expiredLife = nil
+                    excusable[record.worker]?.remove(id)
+                }
+            }
+            if excusable[record.worker]?.isEmpty ?? false { excusable[record.worker] = nil }
+        }
+        for run in runs {
+            // A run this fold never saw claimed (its claim is older than where this reader
+            // started): its owner's word is the only one, and the fold takes it as live, so a
+            // duplicate submission attaches instead of winning a second run.
+            if jobs[run.id].map({ !$0.known }) ?? true { adopt(run.id, attempt: run.attempt, worker: record.worker, at: now, seen: seen) }
+            guard var job = jobs[run.id], let live = job.live, live.number == run.attempt, live.worker == record.worker else {
+                // The worker runs something the ledger no longer gives it: it must stop.
+                effects.append(.notOwner(worker: record.worker, id: run.id, attempt: run.attempt))
+                continue
+            }
+            // The highest counter seen: a late duplicate of an older heartbeat must not make an
+            // expiry that names the newest one invalid (or an outdated one valid).
+            job.renewCounter = max(job.renewCounter, record.counter ?? job.renewCounter)
+            job.renewLife = record.life ?? job.renewLife
+            job.renewedAt = seen
+            job.renewalWrittenAt = now
+            if let progress = run.progress { job.progress = progress }
+            if let step = run.step { job.step = step }
+            jobs[run.id] = job
+        }
+        effects.append(.heartbeat(ref: record.ref, worker: record.worker))
+        return effects
+    }
+
+    /// Takes attempt `attempt` of an unknown job as live on `worker`.
+    private mutating func adopt(_ id: String, attempt: Int, worker: String, at now: Date, seen: Date) {
+        var job = jobs[id] ?? Job(id: id, at: now)
+        job.known = true
+        job.state = .running
+        job.attempts = [Attempt(number: attempt, worker: worker, claimedAt: now)]
+        job.renewedAt = seen
+        job.renewalWrittenAt = now
+        job.lastChange = now
+        job.lastSeen = seen
+        jobs[id] = job
+    }
+
+    /// A long run's claim, written again by its owner: teaches a reader that started after the
+    /// claim what it needs (the body to requeue it, the submitter, a reply_to); a renewal otherwise.
+    private mutating func carry(_ record: LedgerRecord, at now: Date, seen: Date) -> [LedgerEffect] {
+        guard let id = record.id, let attempt = record.attempt else { return [] }
+        if jobs[id].map({ !$0.known }) ?? true { adopt(id, attempt: attempt, worker: record.worker, at: now, seen: seen) }
+        guard var job = jobs[id], let live = job.live, live.number == attempt, live.worker == record.worker else { return [] }
+        job.task = job.task ?? record.task
+        job.submitter = job.submitter ?? record.submitter
+        job.body = job.body ?? record.job
+        if let replyTo = record.replyTo, !replyTo.isEmpty { job.addReply(Reply(replyTo: replyTo, correlationID: record.correlationID)) }
+        jobs[id] = job
+        return []
+    }
+
+    private mutating func expire(_ record: LedgerRecord, at now: Date, seen: Date) -> [LedgerEffect] {
+        let releasing = record.kind == .release
+        guard let id = record.id, var job = jobs[id], let live = job.live, live.number == record.attempt,
+            releasing ? live.worker == record.worker : job.renewCounter == record.counter
+        else { return [.expiryDecided(ref: record.ref, worker: record.worker, id: record.id ?? "", valid: false, requeue: nil)] }
+        job.attempts[job.attempts.count - 1].outcome = releasing ? "released" : "expired"
+        job.attempts[job.attempts.count - 1].endedAt = now
+        if !releasing {
+            job.expiries += 1
+            job.expiredLife = job.renewLife.map { (live.worker, $0, job.renewCounter) }
+            if job.expiredLife != nil { excusable[live.worker, default: []].insert(id) }
+        }
+        job.renewLife = nil
+        job.state = .queued
+        job.renewedAt = nil
+        job.renewalWrittenAt = nil
+        job.lastChange = now
+        job.lastSeen = seen
+        jobs[id] = job
+        let requeue = job.body.map { Requeue(id: id, task: job.task, body: $0, replies: job.replies) }
+        return [
+            .attemptLost(id: id, attempt: live.number, worker: live.worker),
+            .expiryDecided(ref: record.ref, worker: record.worker, id: id, valid: true, requeue: requeue),
+        ]
+    }
+
+    private mutating func end(_ record: LedgerRecord, at now: Date, seen: Date) -> [LedgerEffect] {
+        guard let id = record.id, let result = record.result else { return [] }
+        var job = jobs[id] ?? Job(id: id, at: now)
+        job.task = job.task ?? result.task
+        // Counts when the job has no result yet and the writer owns the live attempt, or,
+        // for an end without a run (invalid, cancelled before start, delivery limit), when
+        // no attempt is live.
+        let attempt = record.attempt ?? 0
+        let counts: Bool
+        switch job.state {
+        case .ended: counts = false
+        case .running: counts = job.live?.number == attempt && job.live?.worker == record.worker
+        case .queued: counts = attempt == 0
+        }
+        if counts {
+            if job.state == .running {
+                job.attempts[job.attempts.count - 1].outcome = "ended"
+                job.attempts[job.attempts.count - 1].endedAt = now
+            }
+            job.known = true
+            job.state = .ended
+            job.result = result
+            job.body = nil
+            job.lastChange = now
+            job.lastSeen = seen
+            jobs[id] = job
+            if let owner = job.attempts.last?.worker { workers[owner]?.running.removeAll { $0 == id } }
+        }
+        return [
+            .endDecided(ref: record.ref, worker: record.worker, id: id, counted: counts, result: jobs[id]?.result, replies: jobs[id]?.replies ?? [])
+        ]
+    }
+
+    /// Forgets jobs (the dashboard's `max_jobs` cap).
+    public mutating func forget(_ ids: [String]) {
+        for id in ids { jobs[id] = nil }
+    }
+
+    /// Live attempts not renewed for `lease` by `now`: what a caught-up worker may expire.
+    public func overdue(at now: Date, lease: TimeInterval) -> [(id: String, attempt: Int, counter: Int)] {
+        jobs.values.compactMap { job in
+            guard let live = job.live, let renewed = job.renewedAt, now.timeIntervalSince(renewed) > lease else { return nil }
+            return (job.id, live.number, job.renewCounter)
+        }.sorted { $0.id < $1.id }
+    }
+
+    /// Jobs ended (or cancelled-only ids, or workers silent) longer ago than the retention are forgotten.
+    private mutating func pruneIfDue(_ now: Date) {
+        if let last = lastPrune, now.timeIntervalSince(last) < 60 { return }
+        lastPrune = now
+        let horizon = now.addingTimeInterval(-retention)
+        jobs = jobs.filter { $0.value.state == .running || $0.value.lastSeen > horizon }
+        workers = workers.filter { $0.value.lastSeen > horizon }
+    }
+}
+
+extension LedgerState.Job {
+    fileprivate mutating func addReply(_ reply: LedgerState.Reply) {
+        if !replies.contains(reply) { replies.append(reply) }
+    }
+
+    /// With `cancel.authorize`, only the submitter's or an admin's cancel counts.
+    public func isCancelled(allowed: (String?) -> Bool) -> Bool { cancelledBy.contains(where: allowed) }
+}
+
+/// What a worker must republish after a valid expiry or release it wrote.
+public struct Requeue: Sendable, Equatable {
+    public var id: String
+    public var task: String?
+    public var body: String
+    public var replies: [LedgerState.Reply]
+}
+
+/// What folding a record decided, for whoever wrote it or runs the job.
+public enum LedgerEffect: Sendable, Equatable {
+    case claimDecided(ref: String, worker: String, id: String, outcome: LedgerState.ClaimOutcome)
+    /// The writer's heartbeat is in the order: its runs are renewed.
+    case heartbeat(ref: String, worker: String)
+    case expiryDecided(ref: String, worker: String, id: String, valid: Bool, requeue: Requeue?)
+    case endDecided(ref: String, worker: String, id: String, counted: Bool, result: JobEvent?, replies: [LedgerState.Reply])
+    /// Attempt `attempt` of `id` is over by expiry or release: its worker must stop it at once.
+    case attemptLost(id: String, attempt: Int, worker: String)
+    /// A heartbeat listed a run the ledger does not give that worker.
+    case notOwner(worker: String, id: String, attempt: Int)
+    case cancelRequested(id: String, user: String?, attempt: LedgerState.Attempt?)
+    case marker(ref: String)
+}

@@ -1,0 +1,90 @@
+import Foundation
+
+/// The events a worker publishes to `genworker.events` with routing key `<id>.<event>`.
+public enum JobEventKind: String, Sendable, Codable {
+    case started, progress, completed, failed, cancelled
+
+    public var isTerminal: Bool { self == .completed || self == .failed || self == .cancelled }
+}
+
+/// Why a job failed or was cancelled.
+public enum JobReason: String, Sendable, Codable {
+    case invalidJob = "invalid_job"
+    case exitCode = "exit_code"
+    case signal
+    case timeout
+    case noOutput = "no_output"
+    case spawnFailed = "spawn_failed"
+    /// Delivered `topology.delivery_limit` times without finishing (it kills workers, or
+    /// outlives the broker's consumer_timeout): failed rather than dead-lettered silently.
+    case deliveryLimit = "delivery_limit"
+    case cancelledBeforeStart = "cancelled_before_start"
+    case cancelledWhileRunning = "cancelled_while_running"
+}
+
+/// The body of an event message (protocol v1; JSON Schema in docs/schemas/event.schema.json).
+public struct JobEvent: Sendable, Codable, Equatable {
+    public var version = 1
+    public var id: String
+    public var task: String?
+    public var event: JobEventKind
+    /// For terminal events: completed, failed or cancelled.
+    public var status: JobEventKind?
+    public var reason: JobReason?
+    /// A sentence for people.
+    public var message: String?
+    /// The video, when completed.
+    public var output: String?
+    public var exitCode: Int32?
+    public var signal: Int32?
+    public var startedAt: Date?
+    public var endedAt: Date?
+    public var elapsedSeconds: Double?
+    public var worker: String
+    public var redelivered: Bool?
+    public var logTail: [String]?
+    public var step: String?
+    public var progress: JobProgress?
+    /// True when the job ran in a warm runner (`wan.warm`).
+    public var warm: Bool?
+    /// Seconds its pipeline took to build; 0 when a loaded one was reused (warm jobs).
+    public var pipelineBuildSeconds: Double?
+
+    public init(id: String, task: String?, event: JobEventKind, worker: String) {
+        self.id = id
+        self.task = task
+        self.event = event
+        self.worker = worker
+        if event.isTerminal { status = event }
+    }
+
+    package enum CodingKeys: String, CodingKey {
+        case version, id, task, event, status, reason, message, output, signal, worker, redelivered, step, progress
+        case exitCode = "exit_code"
+        case startedAt = "started_at"
+        case endedAt = "ended_at"
+        case elapsedSeconds = "elapsed_s"
+        case logTail = "log_tail"
+        case warm
+        case pipelineBuildSeconds = "pipeline_build_s"
+    }
+
+    public func encoded() throws(GenWorkerError) -> [UInt8] { try ProtocolCoding.encode(self) }
+
+    public static func decode(_ body: [UInt8]) throws -> JobEvent { try ProtocolCoding.decode(JobEvent.self, from: body) }
+}
+
+/// Progress as a `progress` event carries it.
+public struct JobProgress: Sendable, Codable, Equatable {
+    public var step: Int
+    public var total: Int
+    public var percent: Int
+    public var etaSeconds: Int?
+    public var phase: String?
+    public var clip: Int?
+
+    package enum CodingKeys: String, CodingKey {
+        case step, total, percent, phase, clip
+        case etaSeconds = "eta_s"
+    }
+}

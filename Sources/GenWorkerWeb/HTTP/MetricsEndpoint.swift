@@ -1,0 +1,59 @@
+import GenWorker
+import GenWorkerCore
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
+/// `/metrics` (Prometheus), `/healthz` (alive) and `/readyz` (connected and consuming) as a
+/// Hummingbird application: served concurrently, so a slow client never holds up a probe;
+/// IPv6 and IPv4 with the default `metrics.address` `::`; a `Service` of the worker's
+/// `ServiceGroup`, stopped with it after the worker.
+public struct MetricsEndpoint: Service {
+    let application: Application<RouterResponder<BasicRequestContext>>
+    let address: String
+    let port: Int
+
+    /// `onListening` gets the port once the server listens (port 0 picks a free one).
+    /// `metrics` renders the Prometheus text; `isReady` answers /readyz.
+    public init(
+        configuration: WorkerConfiguration.MetricsSection, isReady: @escaping @Sendable () -> Bool,
+        metrics: @escaping @Sendable () -> String, logger: Logger, onListening: @escaping @Sendable (Int) -> Void = { _ in }
+    ) {
+        let router = Router()
+        router.get("/metrics") { _, _ -> Response in
+            var buffer = ByteBuffer()
+            buffer.writeString(metrics())
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: buffer))
+        }
+        router.get("/healthz") { _, _ in Self.text(.ok, "ok\n") }
+        router.get("/readyz") { _, _ in isReady() ? Self.text(.ok, "ready\n") : Self.text(.serviceUnavailable, "not consuming\n") }
+        address = configuration.address
+        port = configuration.port
+        var serverLogger = logger
+        serverLogger.logLevel = max(logger.logLevel, .warning)  // no line per request
+        application = Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.address, port: configuration.port), serverName: nil),
+            onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) },
+            logger: serverLogger)
+    }
+
+    public func run() async throws {
+        do {
+            try await application.run()
+        } catch {
+            throw GenWorkerError(
+                .listenFailed, "cannot serve /metrics on \(Self.show(address)):\(port): \(error)",
+                hint: "another process holds the port? pick metrics.port (0: any free port), or set metrics.enabled: false")
+        }
+    }
+
+    /// `host:port` as a URL writes it (IPv6 in brackets).
+    static func show(_ address: String) -> String { address.contains(":") ? "[\(address)]" : address }
+
+    static func text(_ status: HTTPResponse.Status, _ body: String) -> Response {
+        var buffer = ByteBuffer()
+        buffer.writeString(body)
+        return Response(status: status, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: buffer))
+    }
+}
