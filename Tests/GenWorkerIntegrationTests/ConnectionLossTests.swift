@@ -31,7 +31,8 @@ final class ConnectionLossTests: XCTestCase {
     func testConnectionLossDoesNotStopTheRunAndTheJobEndsOnce() throws {
         let name = "loss-\(UUID().uuidString.prefix(6))"
         try harness.startWorker(name: name)
-        try harness.submit(id: "lossy", prompt: "steady [[step_s=0.1]]", params: ["sample_steps": 30])
+        // 9 s: longer than rabbitmqctl takes to close the connection on a loaded machine.
+        try harness.submit(id: "lossy", prompt: "steady [[step_s=0.3]]", params: ["sample_steps": 30])
         let pid = try harness.waitUntilRunning("lossy")
         XCTAssertEqual(try closeConnections(named: "genworker \(name)"), 1)
         // The job is the worker's through its lease in the ledger, not through the connection:

@@ -68,16 +68,17 @@ public final class FleetFollower: Service, Sendable {
     private func follow() {
         var offset: Int64?
         var backoff = Duration.milliseconds(250)
-        var node = 0
+        var nodes = BrokerNodes(configuration)
         while !isStopping {
             do {
-                try serve(url: configuration.amqp.endpoints[node % configuration.amqp.endpoints.count], offset: &offset)
+                let (url, connection) = try nodes.connect(logger: logger) { url in (url, try open(url)) }
+                try serve(connection, url: url, offset: &offset)
             } catch {
                 view.setConnected(false)
                 failPending(GenWorkerError(.brokerFailed, "the dashboard's broker connection is down: \(error)"))
                 if isStopping { break }
                 logger.warning("dashboard: broker connection ended (\(error)); reconnecting in \(backoff)")
-                node += 1
+                nodes.lost()
                 wake.wait(timeout: backoff)
                 backoff = min(backoff * 2, configuration.amqp.reconnectMax)
                 continue
@@ -87,12 +88,15 @@ public final class FleetFollower: Service, Sendable {
         failPending(GenWorkerError(.brokerFailed, "the dashboard is stopping"))
     }
 
-    private func serve(url: String, offset: inout Int64?) throws {
-        let topology = configuration.topology
-        let writers = configuration.ledgerWriters
+    private func open(_ url: String) throws -> AMQPConnection {
         var amqp = try AMQPConfiguration(url: url)
         amqp.connectionName = amqp.connectionName ?? "genworker dashboard"
-        let connection = try AMQPConnection(configuration: amqp, wakeup: wake)
+        return try AMQPConnection(configuration: amqp, wakeup: wake)
+    }
+
+    private func serve(_ connection: AMQPConnection, url: String, offset: inout Int64?) throws {
+        let topology = configuration.topology
+        let writers = configuration.ledgerWriters
         defer { connection.close() }
         let control = try connection.openChannel()
         if configuration.worker.declareTopology { try Topology.declare(on: control, configuration: configuration) }

@@ -21,9 +21,8 @@ final class OwnerLoop {
     private var link: BrokerLink?
     /// What the owner holds of each run the machine started: its stop flag and its thread.
     private var handles: [UInt64: (control: JobControl, thread: OwnedThread)] = [:]
-    /// The node of `amqp.endpoints` to try first: the last one that answered, or after a
-    /// loss the one after it.
-    private var nodeIndex = 0
+    /// Which node of `amqp.urls` to try first.
+    private var nodes: BrokerNodes
     /// One warm runner per slot (`wan.warm`), kept across jobs and reconnects.
     private let warmRunners: [WarmRunner]
     private var watchdog: Watchdog?
@@ -44,6 +43,7 @@ final class OwnerLoop {
         ledgerWriters = configuration.ledgerWriters
         runner = JobRunner(configuration: configuration)
         machine = WorkerStateMachine(configuration: configuration)
+        nodes = BrokerNodes(configuration)
         warmRunners =
             !configuration.wan.warm
             ? []
@@ -75,7 +75,7 @@ final class OwnerLoop {
                 link = nil
                 setConsuming(false)
                 logger.error("broker connection ended: \(error)")
-                nodeIndex += 1  // a lost node is tried last
+                nodes.lost()
                 // A connection that served (caught up) starts the backoff afresh: a loss after
                 // weeks of uptime must not wait the longest backoff before the first try.
                 if servedSinceLastLoss { backoff = .milliseconds(250) }
@@ -212,27 +212,16 @@ final class OwnerLoop {
         }
     }
 
-    /// The first node that answers, starting at ``nodeIndex``; with every node down, the
-    /// first node's error.
+    /// The first node that answers (``BrokerNodes``); the fence runs between the tries.
     private func connectToANode() throws -> BrokerLink {
-        let urls = configuration.amqp.endpoints
-        var failure: Error?
-        for offset in 0..<urls.count {
-            let index = (nodeIndex + offset) % urls.count
-            do {
-                let link = try BrokerLink(url: urls[index], configuration: configuration, wake: inbox.wake, logger: logger, metrics: metrics)
-                nodeIndex = index
-                if urls.count > 1 { logger.info("connected to \(GenWorkerError.redacted(url: urls[index]))") }
-                return link
-            } catch {
-                if urls.count > 1 { logger.warning("cannot use \(GenWorkerError.redacted(url: urls[index])): \(error)") }
-                failure = failure ?? error
-                // Each try may take a connect timeout (lease/10): the fence must not wait for all of them.
-                performDisconnected(machine.tick(now: now).actions)
-                takeUpdatesDisconnected()
-            }
+        // Each try may take a connect timeout (lease/10): the fence must not wait for all of them.
+        let fence = {
+            self.performDisconnected(self.machine.tick(now: self.now).actions)
+            self.takeUpdatesDisconnected()
         }
-        throw failure ?? AMQPError(.invalidState, "no broker URL")
+        return try nodes.connect(logger: logger, between: fence) { url in
+            try BrokerLink(url: url, configuration: configuration, wake: inbox.wake, logger: logger, metrics: metrics)
+        }
     }
 
     // MARK: - Carrying out decisions
