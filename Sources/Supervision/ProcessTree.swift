@@ -89,13 +89,17 @@ public enum ProcessTree {
     package static let leaders = Mutex<Set<pid_t>>([])
 
     /// Reaps zombies re-parented to us (we are the subreaper) that no supervisor waits for.
+    /// The whole sweep holds the leaders' lock, which every spawn takes too: a child spawned
+    /// and exited during a sweep is either in the set or not yet born, never reaped here
+    /// while its supervisor waits for it.
     public static func reapOrphans() {
         let me = getpid()
-        let leaders = Self.leaders.withLock { $0 }
-        for pid in children(of: me) ?? allPIDs() where !leaders.contains(pid) {
-            guard let stat = statFields(pid), stat.parent == me, stat.state == "Z" else { continue }
-            var status: Int32 = 0
-            _ = waitpid(pid, &status, WNOHANG)
+        Self.leaders.withLock { leaders in
+            for pid in children(of: me) ?? allPIDs() where !leaders.contains(pid) {
+                guard let stat = statFields(pid), stat.parent == me, stat.state == "Z" else { continue }
+                var status: Int32 = 0
+                _ = waitpid(pid, &status, WNOHANG)
+            }
         }
     }
 

@@ -126,7 +126,15 @@ public enum Supervisor {
             }
             if fds.contains(where: { $0.fd == control.wakeDescriptor && $0.revents != 0 }) { control.drainWakeups() }
             var raw: Int32 = 0
-            if waitpid(pid, &raw, WNOHANG) == pid { exitStatus = raw }
+            let waited = waitpid(pid, &raw, WNOHANG)
+            if waited == pid {
+                exitStatus = raw
+            } else if waited < 0 && errno == ECHILD {
+                // Someone else reaped it (nothing here should): its exit is unknown. Say so
+                // rather than wait for ever on a pidfd that stays readable.
+                result.spawnError = "the generator's exit status was lost (reaped by another thread)"
+                break
+            }
         }
         // The leader is gone; whatever is left of its tree (its group, and descendants in
         // sessions of their own) is a stray holding resources: none may survive the job.
@@ -148,7 +156,7 @@ public enum Supervisor {
         tail.flush(onLine: onLine)
         result.logTail = tail.lines
         result.endedAt = Date()
-        result.termination = Termination(waitStatus: exitStatus!)
+        result.termination = exitStatus.map { Termination(waitStatus: $0) }
         return result
     }
 

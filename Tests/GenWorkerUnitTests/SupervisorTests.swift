@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import XCTest
 
 @testable import GenWorkerCore
@@ -36,6 +37,40 @@ final class SupervisorTests: XCTestCase {
         spec.workingDirectory = dir.path
         let run = Supervisor.run(spec, options: options(), control: JobControl(), deadline: nil)
         XCTAssertEqual(run.logTail, [dir.resolvingSymlinksInPath().path, tricky])
+    }
+
+    /// Several slots run many short children while the orphan reaper sweeps beside them (as
+    /// every finished job makes it do): no supervisor may lose its child's exit to the reaper.
+    /// Before the reaper held the leaders' lock through its sweep, a child spawned and exited
+    /// between its snapshot and its `waitpid` was reaped by the wrong thread, and its
+    /// supervisor spun on a readable pidfd for ever.
+    func testShortChildrenOnSeveralSlotsNeverLoseTheirExitToTheReaper() {
+        let slots = 4
+        let runsPerSlot = 150
+        let sweeping = Atomic<Bool>(true)
+        let reaper = Thread { while sweeping.load(ordering: .relaxed) { ProcessTree.reapOrphans() } }
+        reaper.start()
+        let group = DispatchGroup()
+        let wrong = Mutex<[String]>([])
+        let options = options()
+        for slot in 0..<slots {
+            group.enter()
+            Thread.detachNewThread {
+                defer { group.leave() }
+                for n in 0..<runsPerSlot {
+                    let run = Supervisor.run(
+                        ProcessSpec(executable: "/bin/sh", arguments: ["-c", "exit \(n % 7)"], environment: [:]), options: options,
+                        control: JobControl(), deadline: nil)
+                    if run.termination != .exited(Int32(n % 7)) {
+                        wrong.withLock { $0.append("slot \(slot) run \(n): \(String(describing: run.termination)) \(run.spawnError ?? "")") }
+                    }
+                }
+            }
+        }
+        let finished = group.wait(timeout: .now() + 60)
+        sweeping.store(false, ordering: .relaxed)
+        XCTAssertEqual(finished, .success, "a supervisor never saw its child's exit (reaped by the orphan sweep)")
+        XCTAssertEqual(wrong.withLock { $0 }, [], "every run reports its own child's exit code")
     }
 
     func testAStopRequestEndsTheWholeGroupAtOnce() {
