@@ -28,7 +28,9 @@ public final class FleetFollower: Service, Sendable {
     private let configuration: WorkerConfiguration
     private let logger: Logger
     private let wake = WakePipe()
-    private let commands = Mutex<[Pending]>([])
+    /// Commands waiting for the owner thread; `closed` once the follower has stopped, after
+    /// which a command is refused at once instead of waiting for a thread that is gone.
+    private let commands = Mutex<(pending: [Pending], closed: Bool)>(([], false))
     private let stopping = Atomic<Bool>(false)
 
     public init(configuration: WorkerConfiguration, view: FleetView, logger: Logger) {
@@ -40,7 +42,11 @@ public final class FleetFollower: Service, Sendable {
     /// Publishes a command through the owner thread; returns when the broker confirmed it.
     public func send(_ command: Command) async throws(GenWorkerError) {
         let result: Result<Void, GenWorkerError> = await withCheckedContinuation { continuation in
-            commands.withLock { $0.append(Pending(command: command, done: { continuation.resume(returning: $0) })) }
+            let accepted = commands.withLock { box in
+                if !box.closed { box.pending.append(Pending(command: command, done: { continuation.resume(returning: $0) })) }
+                return !box.closed
+            }
+            guard accepted else { return continuation.resume(returning: .failure(GenWorkerError(.brokerFailed, "the dashboard is stopping"))) }
             wake.signal()
         }
         try result.get()
@@ -85,7 +91,7 @@ public final class FleetFollower: Service, Sendable {
             }
             backoff = .milliseconds(250)
         }
-        failPending(GenWorkerError(.brokerFailed, "the dashboard is stopping"))
+        failPending(GenWorkerError(.brokerFailed, "the dashboard is stopping"), close: true)
     }
 
     private func open(_ url: String) throws -> AMQPConnection {
@@ -180,8 +186,8 @@ public final class FleetFollower: Service, Sendable {
 
     private func runCommands(_ publisher: AMQPChannel) throws {
         let pending = commands.withLock { box in
-            defer { box.removeAll() }
-            return box
+            defer { box.pending.removeAll() }
+            return box.pending
         }
         let t = configuration.topology
         for (index, item) in pending.enumerated() {
@@ -202,7 +208,7 @@ public final class FleetFollower: Service, Sendable {
                         exchange: t.cancelExchange, routingKey: "", body: try ProtocolCoding.encode(CancelMessage(id: id)), properties: properties)
                 }
                 let confirm = try publisher.waitForConfirm(sequence, timeout: configuration.amqp.confirmTimeout)
-                item.done(confirm == .ack ? .success(()) : .failure(GenWorkerError(.brokerRefused, "the broker refused the message (basic.nack)")))
+                item.done(confirm == .ack ? .success(()) : .failure(GenWorkerError(.brokerFailed, "the broker refused the message (basic.nack)")))
             } catch let error as GenWorkerError {
                 item.done(.failure(error))
             } catch {
@@ -212,10 +218,12 @@ public final class FleetFollower: Service, Sendable {
         }
     }
 
-    private func failPending(_ error: GenWorkerError) {
+    /// Answers every waiting command with `error`; with `close`, and every later one too.
+    private func failPending(_ error: GenWorkerError, close: Bool = false) {
         let pending = commands.withLock { box in
-            defer { box.removeAll() }
-            return box
+            defer { box.pending.removeAll() }
+            box.closed = box.closed || close
+            return box.pending
         }
         for item in pending { item.done(.failure(error)) }
     }

@@ -97,10 +97,13 @@ public final class FleetView: Sendable {
     public func jobs(state wanted: String? = nil, task: String? = nil, worker: String? = nil, text: String? = nil, limit: Int = 200)
         -> [JobSummary]
     {
-        state.withLock { state in
+        // A snapshot under the lock (the dictionaries are copy-on-write: O(1) here); the sort
+        // and the filters run outside it, so the follower's thread never waits on a page.
+        let (ledger, progress, params) = state.withLock { ($0.ledger, $0.progress, $0.params) }
+        do {
             var out: [JobSummary] = []
-            for job in state.ledger.knownJobs() {
-                let summary = JobSummary(job, progress: state.progress[job.id], params: state.params[job.id])
+            for job in ledger.knownJobs() {
+                let summary = JobSummary(job, progress: progress[job.id], params: params[job.id])
                 if let wanted, !wanted.isEmpty, summary.state != wanted, summary.status != wanted { continue }
                 if let task, !task.isEmpty, summary.task != task { continue }
                 if let worker, !worker.isEmpty, summary.worker != worker { continue }
