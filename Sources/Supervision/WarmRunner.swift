@@ -17,8 +17,17 @@ package struct WarmCommand: Encodable {
 /// What the runner says on its fd 4: `ready`, then per job `done` (with `code`) or `stopped`,
 /// with the pipeline's build seconds and whether it was reused.
 package struct WarmReport: Decodable {
+    package enum Kind: String, Decodable {
+        /// The runner is up and waits for jobs.
+        case ready
+        /// The job ran to its end (`code`: generate.py's exit code).
+        case done
+        /// The job was stopped (SIGUSR1); the stop request says how it ended.
+        case stopped
+    }
+
     package var id: String?
-    package var event: String
+    package var event: Kind
     package var code: Int?
     package var buildSeconds: Double?
     package var reused: Bool?
@@ -173,7 +182,7 @@ package final class WarmRunner: @unchecked Sendable {  // one user at a time, as
                         finished = true
                         warm.pipelineBuildSeconds = report.buildSeconds
                         warm.pipelineReused = report.reused
-                        if report.event == "done" {
+                        if report.event == .done {
                             warm.run.termination = .exited(Int32(clamping: report.code ?? 1))
                         } else {
                             warm.run.termination = .exited(0)  // stopped: the stop request says how it ended

@@ -170,7 +170,7 @@ final class FleetLedgerTests: XCTestCase {
         XCTAssertEqual(result.status, .completed)
         XCTAssertEqual(result.worker, "heir")
         let job = try XCTUnwrap(try status("orphan"))
-        XCTAssertEqual(job.attempts.map(\.outcome), ["expired", "ended"])
+        XCTAssertEqual(job.attempts.map(\.outcome), [.expired, .ended])
         XCTAssertThrowsError(try harness.result("orphan-second-probe", timeout: 2))
     }
 

@@ -134,7 +134,7 @@ final class LedgerStateTests: XCTestCase {
         guard case .expiryDecided(_, _, _, false, _)? = apply(record(.release, "w2", id: "j", attempt: 1, ref: "r0")).first else { return XCTFail() }
         guard case .expiryDecided(_, _, _, true, _)? = apply(record(.release, "w1", id: "j", attempt: 1, ref: "r1")).last else { return XCTFail() }
         XCTAssertEqual(state.jobs["j"]?.expiries, 0)
-        XCTAssertEqual(state.jobs["j"]?.attempts.last?.outcome, "released")
+        XCTAssertEqual(state.jobs["j"]?.attempts.last?.outcome, .released)
     }
 
     func testOverdueListsLiveAttemptsNotRenewedForALease() {

@@ -162,9 +162,9 @@ public final class FleetFollower: Service, Sendable {
             case .connectionClosed(let error):
                 throw error
             case .channelClosed(let channel, let code, let text):
-                throw AMQPError(.channelClosed, "channel \(channel) closed by the broker: \(text)", replyCode: code)
+                throw GenWorkerError(.brokerFailed, "channel \(channel) closed by the broker: \(code) \(text)")
             case .consumerCancelled(_, let tag):
-                throw AMQPError(.invalidState, "the broker cancelled consumer \(tag)")
+                throw GenWorkerError(.brokerFailed, "the broker cancelled consumer \(tag)")
             default:
                 continue
             }

@@ -38,11 +38,11 @@ public enum LedgerReader {
             case .connectionClosed(let error)?:
                 throw error
             case .channelClosed(_, let code, let text)?:
-                throw AMQPError(.channelClosed, "ledger \(topology.ledgerStream): \(text)", replyCode: code)
+                throw GenWorkerError(.brokerFailed, "ledger \(topology.ledgerStream): \(code) \(text)")
             default:
                 continue
             }
         }
-        throw AMQPError(.timeout, "the ledger \(topology.ledgerStream) did not return our marker within \(timeout)")
+        throw GenWorkerError(.brokerFailed, "the ledger \(topology.ledgerStream) did not return our marker within \(timeout)")
     }
 }

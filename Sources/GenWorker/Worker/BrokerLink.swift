@@ -14,8 +14,10 @@ struct BrokerLink {
     let ledger: AMQPChannel
     /// The node this link is connected to, for the heartbeats (`workers`).
     let node: String
-    private let results: AMQPChannel
-    private let events: AMQPChannel
+    /// With publisher confirms: results (to the events exchange and each `reply_to`) and requeues.
+    private let confirmed: AMQPChannel
+    /// Without confirms: progress events, and ledger records (a record counts when it comes back).
+    private let unconfirmed: AMQPChannel
     private let configuration: WorkerConfiguration
     private let logger: Logger
     private let metrics: WorkerMetrics
@@ -39,9 +41,9 @@ struct BrokerLink {
         node = "\(amqp.host):\(amqp.port)"
         let control = try connection.openChannel()
         if configuration.worker.declareTopology { try Topology.declare(on: control, configuration: configuration) }
-        results = try connection.openChannel()
-        try results.enableConfirms()
-        events = try connection.openChannel()
+        confirmed = try connection.openChannel()
+        try confirmed.enableConfirms()
+        unconfirmed = try connection.openChannel()
         ledger = try connection.openChannel()
         jobs = try connection.openChannel()
         self.configuration = configuration
@@ -57,11 +59,23 @@ struct BrokerLink {
     }
 
     /// Appends a record to the ledger (see ``LedgerStream/write(_:on:topology:)``).
+    /// A record that cannot be encoded (a result with a non-finite number) is written with
+    /// its result stripped to what always encodes, as results are published: dropping it
+    /// would leave a claim or an end waiting for ever to come back.
     func write(_ record: LedgerRecord) throws(AMQPError) {
-        do { try LedgerStream.write(record, on: events, topology: configuration.topology) } catch let error as AMQPError {
+        do { try LedgerStream.write(record, on: unconfirmed, topology: configuration.topology) } catch let error as AMQPError {
             throw error
         } catch {
-            logger.error("\(error); ledger record not written")
+            logger.error(
+                "\(error); writing the ledger \(record.kind.rawValue) record with its result's details left out",
+                metadata: ["job": "\(record.id ?? "-")"])
+            var bare = record
+            bare.result = record.result.map(Self.bare)
+            do { try LedgerStream.write(bare, on: unconfirmed, topology: configuration.topology) } catch let error as AMQPError {
+                throw error
+            } catch {
+                logger.error("\(error); ledger record not written")
+            }
         }
     }
 
@@ -87,7 +101,7 @@ struct BrokerLink {
         do { body = try event.encoded() } catch {
             return logger.error("\(error); event not sent", metadata: ["job": "\(event.id)"])
         }
-        _ = try events.publish(
+        _ = try unconfirmed.publish(
             exchange: configuration.topology.eventsExchange, routingKey: "\(event.id).\(event.event.rawValue)",
             body: body, properties: AMQPProperties(contentType: "application/json"))
     }
@@ -107,9 +121,9 @@ struct BrokerLink {
             properties.replyTo = first.replyTo
             properties.correlationID = first.correlationID
         }
-        let sequence = try results.publish(
+        let sequence = try confirmed.publish(
             exchange: configuration.topology.jobsExchange, routingKey: requeue.task ?? "", body: Array(requeue.body.utf8), properties: properties)
-        return try results.waitForConfirm(sequence, timeout: waitBound) == .ack
+        return try confirmed.waitForConfirm(sequence, timeout: waitBound) == .ack
     }
 
     /// Settles a job message that is not claimed: into the dead-letter queue, or back to the queue.
@@ -129,17 +143,17 @@ struct BrokerLink {
             switch destination {
             case .results:
                 sequences.append(
-                    try results.publish(
+                    try confirmed.publish(
                         exchange: configuration.topology.eventsExchange,
                         routingKey: "\(event.id).\(event.event.rawValue)", body: body, properties: properties))
             case .reply(let reply):
                 properties.correlationID = reply.correlationID
-                sequences.append(try results.publish(exchange: "", routingKey: reply.replyTo, body: body, properties: properties))
+                sequences.append(try confirmed.publish(exchange: "", routingKey: reply.replyTo, body: body, properties: properties))
             }
         }
         var accepted: [Bool] = []
         for sequence in sequences {
-            accepted.append(try results.waitForConfirm(sequence, timeout: waitBound) == .ack)
+            accepted.append(try confirmed.waitForConfirm(sequence, timeout: waitBound) == .ack)
         }
         return accepted
     }
@@ -148,10 +162,17 @@ struct BrokerLink {
         do { return try event.encoded() } catch {
             // Only a non-finite number can fail to encode; the result still goes out, without it.
             logger.error("\(error); publishing the result without its details", metadata: ["job": "\(event.id)"])
-            var bare = JobEvent(id: event.id, task: event.task, event: event.event, worker: event.worker)
-            bare.reason = event.reason
-            bare.message = event.message
-            return (try? bare.encoded()) ?? []
+            return (try? bare(event).encoded()) ?? []
         }
+    }
+
+    /// What of a result always encodes: no number that could be non-finite.
+    private static func bare(_ event: JobEvent) -> JobEvent {
+        var bare = JobEvent(id: event.id, task: event.task, event: event.event, worker: event.worker)
+        bare.reason = event.reason
+        bare.message = event.message
+        bare.output = event.output
+        bare.exitCode = event.exitCode
+        return bare
     }
 }

@@ -30,13 +30,13 @@ struct JobRunner: Sendable {
             rmdir(runDirectory)  // gone when empty (a real generate.py writes nothing else)
         }
 
-        var steps: [(name: String, spec: ProcessSpec)] = []
+        var steps: [(name: JobStep, spec: ProcessSpec)] = []
         var preprocessedInto: String?
         if WanCommand.preprocesses(job) {
             try? FileManager.default.removeItem(atPath: workDirectory)
             steps.append(
                 (
-                    "preprocess",
+                    .preprocess,
                     WanCommand.preprocessSpec(
                         for: job, configuration: configuration,
                         workDirectory: workDirectory, devices: devices)
@@ -45,7 +45,7 @@ struct JobRunner: Sendable {
         }
         steps.append(
             (
-                "generate",
+                .generate,
                 WanCommand.processSpec(
                     for: job, configuration: configuration, outputPath: outputPath,
                     devices: devices, preprocessedInto: preprocessedInto)
@@ -66,13 +66,13 @@ struct JobRunner: Sendable {
 
         for (index, step) in steps.enumerated() {
             let isLast = index == steps.count - 1
-            event.step = step.name
-            logger.info("\(step.name): \(step.spec.executable) \(job.task.rawValue)", metadata: ["job": "\(job.id)"])
+            event.step = step.name.rawValue
+            logger.info("\(step.name.rawValue): \(step.spec.executable) \(job.task.rawValue)", metadata: ["job": "\(job.id)"])
             var parser = ProgressParser()
             var lastProgress: ContinuousClock.Instant?
             var lastPhase: String?
             func onLine(_ line: String) {
-                logger.debug("\(line)", metadata: ["job": "\(job.id)", "step": "\(step.name)"])
+                logger.debug("\(line)", metadata: ["job": "\(job.id)", "step": "\(step.name.rawValue)"])
                 guard parser.consume(line), let progress = parser.progress else { return }
                 // At most one progress event per interval; a new phase goes out at once.
                 let now = ContinuousClock.now
@@ -81,11 +81,11 @@ struct JobRunner: Sendable {
                 lastPhase = progress.phase
                 var update = JobEvent(id: job.id, task: job.task.rawValue, event: .progress, worker: configuration.worker.name)
                 update.progress = progress
-                update.step = step.name
+                update.step = step.name.rawValue
                 onProgress(update)
             }
             let run: SupervisedRun
-            if let warm, step.name == "generate" {
+            if let warm, step.name == .generate {
                 // The same argv as a cold run, without the script: the runner calls generate.py's own code.
                 let warmRun = warm.run(
                     id: job.id, arguments: Array(step.spec.arguments.dropFirst()), supervisor: configuration.supervisorOptions,
@@ -107,7 +107,7 @@ struct JobRunner: Sendable {
             event.signal = nil
             if case .exited(let code)? = run.termination { event.exitCode = code }
             if case .signaled(let signal)? = run.termination { event.signal = signal }
-            let prefix = steps.count > 1 ? "\(step.name): " : ""
+            let prefix = steps.count > 1 ? "\(step.name.rawValue): " : ""
             let outcome = StepOutcome.classify(
                 run, prefix: prefix, timeout: job.timeout, grace: configuration.supervisor.grace,
                 isShuttingDown: isShuttingDown()

@@ -200,9 +200,9 @@ final class OwnerLoop {
             if text.contains("delivery acknowledgement") && text.contains("timed out") {
                 logger.error("RabbitMQ's consumer_timeout expired on a delivery not yet claimed. Broker said: \(code) \(text)")
             }
-            throw AMQPError(.channelClosed, "channel \(channel) closed by the broker: \(text)", replyCode: code)
+            throw GenWorkerError(.brokerFailed, "channel \(channel) closed by the broker: \(code) \(text)")
         case .consumerCancelled(_, let tag):
-            throw AMQPError(.invalidState, "the broker cancelled consumer \(tag) (queue deleted, or its node went down)")
+            throw GenWorkerError(.brokerFailed, "the broker cancelled consumer \(tag) (queue deleted, or its node went down)")
         case .connectionClosed(let error):
             throw error
         case .blocked(let reason):

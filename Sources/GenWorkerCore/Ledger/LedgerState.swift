@@ -20,13 +20,23 @@ public struct LedgerState: Sendable {
         public var claimedAt: Date
         public var endedAt: Date?
         /// `ended`, `expired` or `released` once over.
-        public var outcome: String?
+        public var outcome: AttemptOutcome?
 
         package enum CodingKeys: String, CodingKey {
             case number, worker, outcome
             case claimedAt = "claimed_at"
             case endedAt = "ended_at"
         }
+    }
+
+    /// How an attempt ended (`outcome` in `genworker status`).
+    public enum AttemptOutcome: String, Codable, Sendable {
+        /// Its end was the job's result.
+        case ended
+        /// Its worker stopped renewing it; another worker expired it and requeued the job.
+        case expired
+        /// Its worker gave it back (a requeue-mode shutdown).
+        case released
     }
 
     /// Where a terminal result goes besides the events exchange.
@@ -277,7 +287,7 @@ public struct LedgerState: Sendable {
         guard let id = record.id, var job = jobs[id], let live = job.live, live.number == record.attempt,
             releasing ? live.worker == record.worker : job.renewCounter == record.counter
         else { return [.expiryDecided(ref: record.ref, worker: record.worker, id: record.id ?? "", valid: false, requeue: nil)] }
-        job.attempts[job.attempts.count - 1].outcome = releasing ? "released" : "expired"
+        job.attempts[job.attempts.count - 1].outcome = releasing ? .released : .expired
         job.attempts[job.attempts.count - 1].endedAt = now
         if !releasing {
             job.expiries += 1
@@ -314,7 +324,7 @@ public struct LedgerState: Sendable {
         }
         if counts {
             if job.state == .running {
-                job.attempts[job.attempts.count - 1].outcome = "ended"
+                job.attempts[job.attempts.count - 1].outcome = .ended
                 job.attempts[job.attempts.count - 1].endedAt = now
             }
             job.known = true

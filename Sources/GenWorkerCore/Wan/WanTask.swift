@@ -122,3 +122,10 @@ public enum WanParameter: Sendable, Equatable {
     /// `true` adds the flag; `false` leaves it out.
     case flag
 }
+
+/// The steps of a job: animate-14B from raw inputs runs preprocess_data.py first; every job
+/// runs generate.py. A job's events name the step (`step`).
+public enum JobStep: String, Sendable {
+    case preprocess
+    case generate
+}

@@ -60,7 +60,7 @@ struct Pages: Sendable {
         values["attempts"] = job.attempts.map {
             [
                 "number": $0.number, "worker": $0.worker, "claimed": Self.time($0.claimedAt), "ended": Self.time($0.endedAt),
-                "outcome": $0.outcome ?? "running",
+                "outcome": $0.outcome?.rawValue ?? "running",
             ]
         }
         if let params {

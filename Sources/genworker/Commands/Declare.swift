@@ -15,6 +15,7 @@ struct Declare: ParsableCommand {
         } catch {
             throw GenWorkerError(.brokerFailed, "declaring the topology failed: \(error)")
         }
-        print("declared the genworker topology on \(GenWorkerError.redacted(url: configuration.amqp.url))")
+        // The node that answered (of `amqp.urls`, or `amqp.url`), its password hidden.
+        print("declared the genworker topology on \(connection.configuration)")
     }
 }
