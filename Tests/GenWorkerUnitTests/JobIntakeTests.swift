@@ -19,8 +19,8 @@ final class JobIntakeTests: XCTestCase {
         JobRequest(id: id, task: .t2vA14B, parameters: [JobParameter("prompt", .text("p"))], timeout: .seconds(60))
     }
 
-    func delivery(_ tag: UInt64, _ id: String, submitter: String? = nil, redelivered: Bool = false) -> JobIntake.Delivery {
-        JobIntake.Delivery(tag: tag, validation: .success(job(id)), submitter: submitter, redelivered: redelivered)
+    func delivery(_ id: String, submitter: String? = nil, redelivered: Bool = false) -> JobIntake.Delivery {
+        JobIntake.Delivery(validation: .success(job(id)), submitter: submitter, redelivered: redelivered)
     }
 
     /// The ledger's view of a job that was cancelled by `users` and expired `expiries` times.
@@ -36,8 +36,8 @@ final class JobIntakeTests: XCTestCase {
 
     func testAValidJobIsClaimedOnAFreeSlot() {
         var intake = intake(slots: 2)
-        XCTAssertEqual(intake.receive(delivery(1, "a")), .claim(run: 1, job("a"), slot: 0))
-        XCTAssertEqual(intake.receive(delivery(2, "b")), .claim(run: 2, job("b"), slot: 1))
+        XCTAssertEqual(intake.receive(delivery("a")), .claim(run: 1, job("a"), slot: 0))
+        XCTAssertEqual(intake.receive(delivery("b")), .claim(run: 2, job("b"), slot: 1))
         XCTAssertEqual(intake.busySlots, 2, "a claim holds its slot")
         XCTAssertEqual(intake.running[2], .init(id: "b", task: .t2vA14B, submitter: nil, slot: 1, started: false))
         XCTAssertEqual(intake.claimDecided(2, outcome: .won(attempt: 1), job: ledgerJob("b")), .run(attempt: 1))
@@ -46,26 +46,26 @@ final class JobIntakeTests: XCTestCase {
 
     func testMoreDeliveriesThanSlotsAreGivenBack() {
         var intake = intake(slots: 1)
-        _ = intake.receive(delivery(1, "a"))
-        XCTAssertEqual(intake.receive(delivery(2, "b")), .settle(nil, .requeue))
+        _ = intake.receive(delivery("a"))
+        XCTAssertEqual(intake.receive(delivery("b")), .settle(nil, .requeue))
         XCTAssertEqual(intake.finished(1)?.id, "a")
-        XCTAssertEqual(intake.receive(delivery(3, "b")), .claim(run: 2, job("b"), slot: 0))
+        XCTAssertEqual(intake.receive(delivery("b")), .claim(run: 2, job("b"), slot: 0))
     }
 
     func testASlotFreedIsReusedLowestFirst() {
         var intake = intake(slots: 3)
-        for tag in UInt64(1)...3 { _ = intake.receive(delivery(tag, "j\(tag)")) }
+        for n in 1...3 { _ = intake.receive(delivery("j\(n)")) }
         _ = intake.finished(3)
         _ = intake.finished(1)
         XCTAssertEqual(intake.freeSlots, [0, 2])
-        XCTAssertEqual(intake.receive(delivery(4, "d")), .claim(run: 4, job("d"), slot: 0))
+        XCTAssertEqual(intake.receive(delivery("d")), .claim(run: 4, job("d"), slot: 0))
         XCTAssertNil(intake.finished(99), "an unknown run frees nothing")
     }
 
     func testALostOrAnsweredClaimFreesItsSlot() {
         var intake = intake(slots: 2)
-        _ = intake.receive(delivery(1, "a"))
-        _ = intake.receive(delivery(2, "b"))
+        _ = intake.receive(delivery("a"))
+        _ = intake.receive(delivery("b"))
         XCTAssertEqual(intake.claimDecided(1, outcome: .attached, job: ledgerJob("a")), .attached)
         var recorded = JobEvent(id: "b", task: "t2v-A14B", event: .completed, worker: "w9")
         recorded.output = "/out/b.mp4"
@@ -77,7 +77,7 @@ final class JobIntakeTests: XCTestCase {
     func testAnInvalidJobWithAnIDFailsAndIsDeadLettered() {
         var intake = intake()
         let rejection = JobRejection(id: "bad", task: "t2v-A14B", message: "params.size is wrong")
-        let decision = intake.receive(.init(tag: 1, validation: .failure(rejection), submitter: nil, redelivered: true))
+        let decision = intake.receive(.init(validation: .failure(rejection), submitter: nil, redelivered: true))
         var expected = JobEvent(id: "bad", task: "t2v-A14B", event: .failed, worker: "w1")
         expected.reason = .invalidJob
         expected.message = "params.size is wrong"
@@ -90,7 +90,7 @@ final class JobIntakeTests: XCTestCase {
         var intake = intake()
         let rejection = JobRejection(id: nil, task: nil, message: "not JSON")
         XCTAssertEqual(
-            intake.receive(.init(tag: 1, validation: .failure(rejection), submitter: nil, redelivered: false)),
+            intake.receive(.init(validation: .failure(rejection), submitter: nil, redelivered: false)),
             .settle(nil, .deadLetter))
     }
 
@@ -98,14 +98,14 @@ final class JobIntakeTests: XCTestCase {
         // A job bounced back to the queue many times (full slots, dropped connections) and
         // redelivered: the broker's count is not read; the ledger has no expiry, so it runs.
         var intake = intake()
-        XCTAssertEqual(intake.receive(delivery(1, "a", redelivered: true)), .claim(run: 1, job("a"), slot: 0))
+        XCTAssertEqual(intake.receive(delivery("a", redelivered: true)), .claim(run: 1, job("a"), slot: 0))
         XCTAssertEqual(intake.claimDecided(1, outcome: .won(attempt: 1), job: ledgerJob("a")), .run(attempt: 1))
     }
 
     func testARequeuedJobKeepsItsSubmittersCancelAuthority() {
         // A requeued message carries the worker's user, not alice's: the ledger's submitter counts.
         var intake = intake(authorize: true)
-        _ = intake.receive(delivery(1, "a", submitter: "worker-account", redelivered: true))
+        _ = intake.receive(delivery("a", submitter: "worker-account", redelivered: true))
         var job = ledgerJob("a")
         job.submitter = "alice"
         XCTAssertEqual(intake.claimDecided(1, outcome: .won(attempt: 2), job: job), .run(attempt: 2))
@@ -115,33 +115,33 @@ final class JobIntakeTests: XCTestCase {
 
     func testAfterDeliveryLimitExpiriesTheWonAttemptEndsFailed() {
         var intake = intake()
-        _ = intake.receive(delivery(1, "a"))
+        _ = intake.receive(delivery("a"))
         guard case .end(let event, attempt: 4) = intake.claimDecided(1, outcome: .won(attempt: 4), job: ledgerJob("a", expiries: 3)) else {
             return XCTFail("three attempts died with their workers: the fourth claim must end the job")
         }
         XCTAssertEqual(event.reason, .deliveryLimit)
         XCTAssertEqual(intake.busySlots, 0)
-        _ = intake.receive(delivery(2, "b"))
+        _ = intake.receive(delivery("b"))
         XCTAssertEqual(intake.claimDecided(2, outcome: .won(attempt: 3), job: ledgerJob("b", expiries: 2)), .run(attempt: 3))
     }
 
     func testACancelInTheLedgerCancelsAWonClaimBeforeStart() {
         var intake = intake()
-        _ = intake.receive(delivery(1, "a", redelivered: true))
+        _ = intake.receive(delivery("a", redelivered: true))
         guard case .end(let event, attempt: 1) = intake.claimDecided(1, outcome: .won(attempt: 1), job: ledgerJob("a", cancelledBy: [nil])) else {
             return XCTFail()
         }
         XCTAssertEqual(event.event, .cancelled)
         XCTAssertEqual(event.reason, .cancelledBeforeStart)
-        _ = intake.receive(delivery(2, "b"))
+        _ = intake.receive(delivery("b"))
         XCTAssertEqual(intake.claimDecided(2, outcome: .won(attempt: 1), job: ledgerJob("b")), .run(attempt: 1), "other ids still run")
     }
 
     func testACancelStopsTheRunningJobOfThatIDOnly() {
         var intake = intake(slots: 3)
-        _ = intake.receive(delivery(7, "a"))
-        _ = intake.receive(delivery(8, "b"))
-        _ = intake.receive(delivery(9, "b"))
+        _ = intake.receive(delivery("a"))
+        _ = intake.receive(delivery("b"))
+        _ = intake.receive(delivery("b"))
         _ = intake.claimDecided(1, outcome: .won(attempt: 1), job: ledgerJob("a"))
         _ = intake.claimDecided(2, outcome: .won(attempt: 1), job: ledgerJob("b"))
         XCTAssertEqual(intake.cancel("b", by: nil), .init(stop: [2], refused: []), "a claim not yet decided is not a run")
@@ -150,7 +150,7 @@ final class JobIntakeTests: XCTestCase {
 
     func testWithAuthorizeOnlyTheSubmitterOrAnAdminCancels() {
         var intake = intake(authorize: true, admins: ["ops"])
-        _ = intake.receive(delivery(1, "a", submitter: "alice"))
+        _ = intake.receive(delivery("a", submitter: "alice"))
         _ = intake.claimDecided(1, outcome: .won(attempt: 1), job: ledgerJob("a"))
         XCTAssertEqual(intake.cancel("a", by: "mallory"), .init(stop: [], refused: [1]))
         XCTAssertEqual(intake.cancel("a", by: nil), .init(stop: [], refused: [1]))
@@ -158,10 +158,10 @@ final class JobIntakeTests: XCTestCase {
         XCTAssertEqual(intake.cancel("a", by: "ops"), .init(stop: [1], refused: []))
         // Queued: mallory's cancel does not count, the admin's does.
         var queued = self.intake(authorize: true, admins: ["ops"])
-        _ = queued.receive(delivery(1, "q", submitter: "alice"))
+        _ = queued.receive(delivery("q", submitter: "alice"))
         XCTAssertEqual(queued.claimDecided(1, outcome: .won(attempt: 1), job: ledgerJob("q", cancelledBy: ["mallory"])), .run(attempt: 1))
         _ = queued.finished(1)
-        _ = queued.receive(delivery(2, "q", submitter: "alice"))
+        _ = queued.receive(delivery("q", submitter: "alice"))
         guard case .end(let event, _) = queued.claimDecided(2, outcome: .won(attempt: 2), job: ledgerJob("q", cancelledBy: ["mallory", "ops"]))
         else { return XCTFail() }
         XCTAssertEqual(event.reason, .cancelledBeforeStart)
@@ -169,10 +169,10 @@ final class JobIntakeTests: XCTestCase {
 
     func testDrainStopsNothingAndRefusesNewJobs() {
         var intake = intake(slots: 2)
-        _ = intake.receive(delivery(1, "a"))
+        _ = intake.receive(delivery("a"))
         _ = intake.claimDecided(1, outcome: .won(attempt: 1), job: ledgerJob("a"))
         XCTAssertEqual(intake.beginShutdown(.drain), [])
-        XCTAssertEqual(intake.receive(delivery(2, "b")), .settle(nil, .requeue), "a delivery in flight goes back")
+        XCTAssertEqual(intake.receive(delivery("b")), .settle(nil, .requeue), "a delivery in flight goes back")
         XCTAssertEqual(intake.beginShutdown(.requeue), [1], "a drain can become a requeue")
         XCTAssertEqual(intake.beginShutdown(.requeue), [], "asked once")
         XCTAssertEqual(intake.beginShutdown(.drain), [], "not back to drain")
@@ -182,7 +182,7 @@ final class JobIntakeTests: XCTestCase {
     func testRequeueStopsEveryRunningJob() {
         var intake = intake(slots: 3)
         for tag in UInt64(1)...3 {
-            _ = intake.receive(delivery(tag, "j\(tag)"))
+            _ = intake.receive(delivery("j\(tag)"))
             _ = intake.claimDecided(tag, outcome: .won(attempt: 1), job: ledgerJob("j\(tag)"))
         }
         XCTAssertEqual(intake.beginShutdown(.requeue), [1, 2, 3])
@@ -190,8 +190,8 @@ final class JobIntakeTests: XCTestCase {
 
     func testAConnectionLossDropsPendingClaimsAndKeepsRuns() {
         var intake = intake(slots: 2)
-        _ = intake.receive(delivery(4, "a"))
-        _ = intake.receive(delivery(5, "b"))
+        _ = intake.receive(delivery("a"))
+        _ = intake.receive(delivery("b"))
         _ = intake.claimDecided(1, outcome: .won(attempt: 1), job: ledgerJob("a"))
         XCTAssertEqual(intake.connectionLost(), [2], "the broker requeued b's delivery; a is the ledger's, and runs on")
         XCTAssertEqual(intake.busySlots, 1)

@@ -134,7 +134,7 @@ final class LedgerPropertyTests: XCTestCase {
         expire.counter = 9
         let fromFull = full.apply(.record(expire), at: expire.at)
         XCTAssertEqual(fromFull, late.apply(.record(expire), at: expire.at))
-        guard case .expiryDecided(_, _, _, true, let requeue?)? = fromFull.last else { return XCTFail("\(fromFull)") }
+        guard case .expiryDecided(_, _, true, let requeue?)? = fromFull.last else { return XCTFail("\(fromFull)") }
         XCTAssertEqual(requeue.body, claim.job)
     }
 

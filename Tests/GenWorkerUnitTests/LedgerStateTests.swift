@@ -43,28 +43,28 @@ final class LedgerStateTests: XCTestCase {
     func testTheFirstClaimWinsAndLaterOnesAttach() {
         _ = apply(.submitted(id: "j", task: "t2v-A14B", submitter: "alice", at: t0))
         XCTAssertEqual(state.jobs["j"]?.state, .queued)
-        XCTAssertEqual(apply(record(.claim, "w1", id: "j", ref: "c1")), [.claimDecided(ref: "c1", worker: "w1", id: "j", outcome: .won(attempt: 1))])
-        XCTAssertEqual(apply(record(.claim, "w2", id: "j", ref: "c2")), [.claimDecided(ref: "c2", worker: "w2", id: "j", outcome: .attached)])
+        XCTAssertEqual(apply(record(.claim, "w1", id: "j", ref: "c1")), [.claimDecided(ref: "c1", id: "j", outcome: .won(attempt: 1))])
+        XCTAssertEqual(apply(record(.claim, "w2", id: "j", ref: "c2")), [.claimDecided(ref: "c2", id: "j", outcome: .attached)])
         XCTAssertEqual(state.jobs["j"]?.live?.worker, "w1")
         XCTAssertEqual(state.jobs["j"]?.replies.map(\.replyTo), ["reply-c1", "reply-c2"], "both submitters get the result")
-        guard case .endDecided(_, _, _, true, _, let replies)? = apply(end("w1", id: "j", attempt: 1, ref: "e1")).first else { return XCTFail() }
+        guard case .endDecided(_, _, true, let replies)? = apply(end("w1", id: "j", attempt: 1, ref: "e1")).first else { return XCTFail() }
         XCTAssertEqual(replies.count, 2)
         // A third submission after the end gets the recorded result.
-        guard case .claimDecided(_, _, _, .ended(let result))? = apply(record(.claim, "w3", id: "j", ref: "c3")).first else { return XCTFail() }
+        guard case .claimDecided(_, _, .ended(let result))? = apply(record(.claim, "w3", id: "j", ref: "c3")).first else { return XCTFail() }
         XCTAssertEqual(result.status, .completed)
         XCTAssertEqual(state.jobs["j"]?.attempts.count, 1, "one run")
     }
 
     func testOnlyTheOwnersEndCountsAndOnlyOnce() {
         _ = apply(record(.claim, "w1", id: "j", ref: "c1"))
-        guard case .endDecided(_, _, _, false, _, _)? = apply(end("w2", id: "j", attempt: 1, ref: "x")).first else {
+        guard case .endDecided(_, _, false, _)? = apply(end("w2", id: "j", attempt: 1, ref: "x")).first else {
             return XCTFail("an end from a worker that does not own the attempt must not count")
         }
-        guard case .endDecided(_, _, _, true, _, _)? = apply(end("w1", id: "j", attempt: 1, ref: "e1")).first else { return XCTFail() }
-        guard case .endDecided(_, _, _, false, let result, _)? = apply(end("w1", id: "j", attempt: 1, status: .failed, ref: "e2")).first else {
+        guard case .endDecided(_, _, true, _)? = apply(end("w1", id: "j", attempt: 1, ref: "e1")).first else { return XCTFail() }
+        guard case .endDecided(_, _, false, _)? = apply(end("w1", id: "j", attempt: 1, status: .failed, ref: "e2")).first else {
             return XCTFail()
         }
-        XCTAssertEqual(result?.status, .completed, "the first result stays the job's result")
+        XCTAssertEqual(state.jobs["j"]?.result?.status, .completed, "the first result stays the job's result")
     }
 
     func testAnExpiryCountsOnlyIfNoLaterRenewalStandsBeforeIt() {
@@ -73,24 +73,24 @@ final class LedgerStateTests: XCTestCase {
         // w2 saw counter 4 (stale): its expiry is invalid because renewal 5 came first.
         XCTAssertEqual(
             apply(record(.expire, "w2", id: "j", attempt: 1, counter: 4, ref: "x4"), at: 11),
-            [.expiryDecided(ref: "x4", worker: "w2", id: "j", valid: false, requeue: nil)])
+            [.expiryDecided(ref: "x4", id: "j", valid: false, requeue: nil)])
         XCTAssertEqual(state.jobs["j"]?.state, .running)
         let effects = apply(record(.expire, "w3", id: "j", attempt: 1, counter: 5, ref: "x5"), at: 200)
         XCTAssertEqual(effects.first, .attemptLost(id: "j", attempt: 1, worker: "w1"))
-        guard case .expiryDecided("x5", "w3", "j", true, let requeue?)? = effects.last else { return XCTFail() }
+        guard case .expiryDecided("x5", "j", true, let requeue?)? = effects.last else { return XCTFail() }
         XCTAssertTrue(requeue.body.contains(#""id":"j""#))
         XCTAssertEqual(state.jobs["j"]?.state, .queued)
         XCTAssertEqual(state.jobs["j"]?.expiries, 1)
         // A second expiry of the same attempt does not count again.
-        guard case .expiryDecided(_, _, _, false, nil)? = apply(record(.expire, "w4", id: "j", attempt: 1, counter: 5, ref: "x6")).first else {
+        guard case .expiryDecided(_, _, false, nil)? = apply(record(.expire, "w4", id: "j", attempt: 1, counter: 5, ref: "x6")).first else {
             return XCTFail()
         }
         // The cut-off owner's late result does not count; its heartbeat is told it is not the owner.
-        guard case .endDecided(_, _, _, false, _, _)? = apply(end("w1", id: "j", attempt: 1, ref: "late")).first else { return XCTFail() }
+        guard case .endDecided(_, _, false, _)? = apply(end("w1", id: "j", attempt: 1, ref: "late")).first else { return XCTFail() }
         XCTAssertEqual(apply(heartbeat("w1", counter: 6, runs: [("j", 1)], ref: "h6")).first, .notOwner(worker: "w1", id: "j", attempt: 1))
         // The requeued job is claimed again: attempt 2.
         XCTAssertEqual(
-            apply(record(.claim, "w2", id: "j", ref: "c2")).first, .claimDecided(ref: "c2", worker: "w2", id: "j", outcome: .won(attempt: 2)))
+            apply(record(.claim, "w2", id: "j", ref: "c2")).first, .claimDecided(ref: "c2", id: "j", outcome: .won(attempt: 2)))
     }
 
     func heartbeat(_ worker: String, life: String, counter: Int, runs: [(String, Int)], ref: String) -> LedgerEntry {
@@ -131,8 +131,8 @@ final class LedgerStateTests: XCTestCase {
 
     func testAReleaseRequeuesWithoutCountingAnAttemptAndOnlyFromTheOwner() {
         _ = apply(record(.claim, "w1", id: "j", ref: "c1"))
-        guard case .expiryDecided(_, _, _, false, _)? = apply(record(.release, "w2", id: "j", attempt: 1, ref: "r0")).first else { return XCTFail() }
-        guard case .expiryDecided(_, _, _, true, _)? = apply(record(.release, "w1", id: "j", attempt: 1, ref: "r1")).last else { return XCTFail() }
+        guard case .expiryDecided(_, _, false, _)? = apply(record(.release, "w2", id: "j", attempt: 1, ref: "r0")).first else { return XCTFail() }
+        guard case .expiryDecided(_, _, true, _)? = apply(record(.release, "w1", id: "j", attempt: 1, ref: "r1")).last else { return XCTFail() }
         XCTAssertEqual(state.jobs["j"]?.expiries, 0)
         XCTAssertEqual(state.jobs["j"]?.attempts.last?.outcome, .released)
     }
@@ -183,7 +183,7 @@ final class LedgerStateTests: XCTestCase {
         // An expiry naming the newest renewal counts; one naming the older does not.
         XCTAssertEqual(
             apply(record(.expire, "w2", id: "j", attempt: 1, counter: 4, ref: "x4"), at: 200).first,
-            .expiryDecided(ref: "x4", worker: "w2", id: "j", valid: false, requeue: nil))
+            .expiryDecided(ref: "x4", id: "j", valid: false, requeue: nil))
         XCTAssertEqual(
             apply(record(.expire, "w2", id: "j", attempt: 1, counter: 5, ref: "x5"), at: 201).first, .attemptLost(id: "j", attempt: 1, worker: "w1"))
     }
@@ -191,17 +191,17 @@ final class LedgerStateTests: XCTestCase {
     func testASecondCopyOfARecordChangesNothing() {
         // Records not seen back are written again: the fold must ignore the copy.
         _ = apply(record(.claim, "w1", id: "j", ref: "c"))
-        XCTAssertEqual(apply(record(.claim, "w1", id: "j", ref: "c"), at: 1), [.claimDecided(ref: "c", worker: "w1", id: "j", outcome: .attached)])
+        XCTAssertEqual(apply(record(.claim, "w1", id: "j", ref: "c"), at: 1), [.claimDecided(ref: "c", id: "j", outcome: .attached)])
         XCTAssertEqual(state.jobs["j"]?.attempts.count, 1)
         XCTAssertEqual(state.jobs["j"]?.replies.count, 1)
         _ = apply(end("w1", id: "j", attempt: 1, ref: "e"), at: 2)
-        guard case .endDecided(_, _, _, let counted, _, _)? = apply(end("w1", id: "j", attempt: 1, ref: "e"), at: 3).first else { return XCTFail() }
+        guard case .endDecided(_, _, let counted, _)? = apply(end("w1", id: "j", attempt: 1, ref: "e"), at: 3).first else { return XCTFail() }
         XCTAssertFalse(counted, "the copy of an end is not a second result")
         _ = apply(record(.claim, "w2", id: "k", ref: "c2"), at: 4)
         _ = apply(record(.expire, "w3", id: "k", attempt: 1, counter: -1, ref: "x"), at: 200)
         XCTAssertEqual(
             apply(record(.expire, "w3", id: "k", attempt: 1, counter: -1, ref: "x"), at: 201),
-            [.expiryDecided(ref: "x", worker: "w3", id: "k", valid: false, requeue: nil)])
+            [.expiryDecided(ref: "x", id: "k", valid: false, requeue: nil)])
         XCTAssertEqual(state.jobs["k"]?.expiries, 1)
     }
 

@@ -43,7 +43,6 @@ package struct JobIntake: Sendable {
 
     /// What a delivery says about itself.
     package struct Delivery: Sendable {
-        package var tag: UInt64
         /// The job, or why it is not one.
         package var validation: Result<JobRequest, JobRejection>
         /// The submitter as the broker vouches for it (AMQP `user_id`).

@@ -203,7 +203,7 @@ public struct LedgerState: Sendable {
             outcome = .won(attempt: number)
         }
         jobs[id] = job
-        return [.claimDecided(ref: record.ref, worker: record.worker, id: id, outcome: outcome)]
+        return [.claimDecided(ref: record.ref, id: id, outcome: outcome)]
     }
 
     private mutating func heartbeat(_ record: LedgerRecord, at now: Date, seen: Date) -> [LedgerEffect] {
@@ -286,7 +286,7 @@ public struct LedgerState: Sendable {
         let releasing = record.kind == .release
         guard let id = record.id, var job = jobs[id], let live = job.live, live.number == record.attempt,
             releasing ? live.worker == record.worker : job.renewCounter == record.counter
-        else { return [.expiryDecided(ref: record.ref, worker: record.worker, id: record.id ?? "", valid: false, requeue: nil)] }
+        else { return [.expiryDecided(ref: record.ref, id: record.id ?? "", valid: false, requeue: nil)] }
         job.attempts[job.attempts.count - 1].outcome = releasing ? .released : .expired
         job.attempts[job.attempts.count - 1].endedAt = now
         if !releasing {
@@ -304,7 +304,7 @@ public struct LedgerState: Sendable {
         let requeue = job.body.map { Requeue(id: id, task: job.task, body: $0, replies: job.replies) }
         return [
             .attemptLost(id: id, attempt: live.number, worker: live.worker),
-            .expiryDecided(ref: record.ref, worker: record.worker, id: id, valid: true, requeue: requeue),
+            .expiryDecided(ref: record.ref, id: id, valid: true, requeue: requeue),
         ]
     }
 
@@ -337,7 +337,7 @@ public struct LedgerState: Sendable {
             if let owner = job.attempts.last?.worker { workers[owner]?.running.removeAll { $0 == id } }
         }
         return [
-            .endDecided(ref: record.ref, worker: record.worker, id: id, counted: counts, result: jobs[id]?.result, replies: jobs[id]?.replies ?? [])
+            .endDecided(ref: record.ref, id: id, counted: counts, replies: jobs[id]?.replies ?? [])
         ]
     }
 
@@ -383,11 +383,11 @@ public struct Requeue: Sendable, Equatable {
 
 /// What folding a record decided, for whoever wrote it or runs the job.
 public enum LedgerEffect: Sendable, Equatable {
-    case claimDecided(ref: String, worker: String, id: String, outcome: LedgerState.ClaimOutcome)
+    case claimDecided(ref: String, id: String, outcome: LedgerState.ClaimOutcome)
     /// The writer's heartbeat is in the order: its runs are renewed.
     case heartbeat(ref: String, worker: String)
-    case expiryDecided(ref: String, worker: String, id: String, valid: Bool, requeue: Requeue?)
-    case endDecided(ref: String, worker: String, id: String, counted: Bool, result: JobEvent?, replies: [LedgerState.Reply])
+    case expiryDecided(ref: String, id: String, valid: Bool, requeue: Requeue?)
+    case endDecided(ref: String, id: String, counted: Bool, replies: [LedgerState.Reply])
     /// Attempt `attempt` of `id` is over by expiry or release: its worker must stop it at once.
     case attemptLost(id: String, attempt: Int, worker: String)
     /// A heartbeat listed a run the ledger does not give that worker.

@@ -39,17 +39,6 @@ public struct CancelMessage: Codable, Sendable, Equatable {
     }
 }
 
-/// What a worker publishes through the cancel fanout at start and waits to see come back
-/// through the cancel stream: every cancel sent before it has then been replayed.
-package struct CancelReplayMarker: Codable, Sendable, Equatable {
-    package var marker: String
-
-    package static func read(_ body: [UInt8]) -> CancelReplayMarker? {
-        guard body.count <= 4096 else { return nil }
-        return try? ProtocolCoding.decode(CancelReplayMarker.self, from: body)
-    }
-}
-
 /// The one JSON encoding of every message genworker writes: sorted keys, ISO 8601 dates,
 /// unescaped slashes. An encoding failure is an error, never an empty body.
 public enum ProtocolCoding {

@@ -313,8 +313,7 @@ package struct WorkerStateMachine {
     // MARK: - Deliveries
 
     package mutating func receive(_ incoming: Incoming, now: Now) -> [Action] {
-        let facts = JobIntake.Delivery(
-            tag: incoming.tag, validation: incoming.validation, submitter: incoming.submitter, redelivered: incoming.redelivered)
+        let facts = JobIntake.Delivery(validation: incoming.validation, submitter: incoming.submitter, redelivered: incoming.redelivered)
         var actions: [Action] = []
         if case .failure(let rejection) = incoming.validation {
             actions.append(.log(.warning, "invalid job: \(rejection.message)", job: rejection.id ?? "-"))
@@ -372,7 +371,7 @@ package struct WorkerStateMachine {
     private mutating func act(on effect: LedgerEffect, requestedBy: String?, now: Now) -> [Action] {
         let me = settings.worker
         switch effect {
-        case .claimDecided(let ref, _, let id, let outcome):
+        case .claimDecided(let ref, let id, let outcome):
             guard let claim = claims.removeValue(forKey: ref) else { return [] }
             let decision = intake.claimDecided(claim.run, outcome: outcome, job: ledger.jobs[id])
             let replyTo = claim.incoming.replyTo.flatMap {
@@ -418,11 +417,11 @@ package struct WorkerStateMachine {
                 runs[run]!.renewedAt = max(runs[run]!.renewedAt, heartbeat.writtenAt)
             }
             return [.metric(.ledgerLag(seconds: (now.monotonic - heartbeat.writtenAt).inSeconds)), watchdogDeadline()]
-        case .expiryDecided(let ref, _, let id, let valid, let requeue):
+        case .expiryDecided(let ref, let id, let valid, let requeue):
             guard requeueRefs.remove(ref) != nil, valid, let requeue else { return [] }
             requeues.append((requeue, now.monotonic, false))
             return [.log(.warning, "requeueing the job whose worker stopped renewing it (or released it)", job: id)] + sendRequeues(now: now)
-        case .endDecided(let ref, _, let id, let counted, _, let replies):
+        case .endDecided(let ref, let id, let counted, let replies):
             if let rejection = rejections.removeValue(forKey: ref) {
                 // An invalid job: its rejection is the id's result only if it had none; the
                 // submission's own reply_to hears why its message was refused either way.
