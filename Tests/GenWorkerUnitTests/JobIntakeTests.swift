@@ -198,4 +198,18 @@ final class JobIntakeTests: XCTestCase {
         XCTAssertEqual(intake.freeSlots, [1])
         XCTAssertEqual(intake.claimDecided(2, outcome: .won(attempt: 1), job: nil), .attached, "a dropped claim starts nothing")
     }
+
+    func testExcusedExpiriesCountAgainPastTheLimit() {
+        // delivery_limit 3 (see `intake`): up to 3 excused expiries are forgiven, the rest count.
+        var job = LedgerState.Job(id: "flood", at: Date())
+        job.excused = 5
+        var a = intake()
+        _ = a.receive(delivery("flood"))
+        XCTAssertEqual(a.claimDecided(1, outcome: .won(attempt: 4), job: job), .run(attempt: 4), "two counted of 3")
+        job.excused = 6
+        var b = intake()
+        _ = b.receive(delivery("flood"))
+        guard case .end(let event, _) = b.claimDecided(1, outcome: .won(attempt: 5), job: job) else { return XCTFail() }
+        XCTAssertEqual(event.reason, .deliveryLimit)
+    }
 }

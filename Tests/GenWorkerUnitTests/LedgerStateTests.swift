@@ -129,6 +129,78 @@ final class LedgerStateTests: XCTestCase {
         XCTAssertEqual(state.jobs["old"]?.expiries, 1)
     }
 
+    // MARK: - Readers whose window starts late (review of session 5)
+
+    func testARunKnownOnlyFromALaterDuplicateIsTakenFromItsOwnersHeartbeat() {
+        // This reader's window starts after W's claim of attempt 3; it holds a duplicate
+        // submission first, then W's heartbeat.
+        _ = apply(.submitted(id: "long", task: "t2v-A14B", submitter: nil, at: t0))
+        _ = apply(heartbeat("w", counter: 7, runs: [("long", 3)], ref: "h7"))
+        XCTAssertEqual(state.jobs["long"]?.live?.worker, "w")
+        XCTAssertEqual(state.jobs["long"]?.live?.number, 3)
+        XCTAssertEqual(
+            apply(record(.claim, "n", id: "long", ref: "dup")), [.claimDecided(ref: "dup", id: "long", outcome: .attached)],
+            "the duplicate attaches: no second run")
+        // A heartbeat of an attempt this fold saw end changes nothing (it is the owner's late word).
+        var other = LedgerState(retention: 3600)
+        _ = other.apply(record(.claim, "w", id: "j", ref: "c"), at: t0)
+        _ = other.apply(record(.expire, "x", id: "j", attempt: 1, counter: -1, ref: "e"), at: t0)
+        _ = other.apply(heartbeat("w", counter: 1, runs: [("j", 1)], ref: "late"), at: t0)
+        XCTAssertEqual(other.jobs["j"]?.state, .queued)
+    }
+
+    func testAJobWaitingForItsNextAttemptIsNumberedAlikeByEveryReader() {
+        // Reader A saw attempt 1 expire; the requeue then waits in the queue past A's window.
+        var a = LedgerState(retention: 100)
+        _ = a.apply(record(.claim, "w1", id: "j", ref: "c1"), at: t0)
+        _ = a.apply(record(.expire, "w2", id: "j", attempt: 1, counter: -1, ref: "x1"), at: t0.addingTimeInterval(10))
+        for second in stride(from: 20.0, through: 400, by: 20) { _ = a.apply(.other, at: t0.addingTimeInterval(second)) }
+        // Reader B starts after all that; both read the claim of the requeued message.
+        var b = LedgerState(retention: 100)
+        guard case .record(var claim) = record(.claim, "w3", id: "j", ref: "c2") else { return XCTFail() }
+        claim.requeuedAfter = 1
+        claim.expiries = 1
+        let fromA = a.apply(.record(claim), at: t0.addingTimeInterval(401))
+        let fromB = b.apply(.record(claim), at: t0.addingTimeInterval(401))
+        XCTAssertEqual(fromA, [.claimDecided(ref: "c2", id: "j", outcome: .won(attempt: 2))])
+        XCTAssertEqual(fromB, fromA, "a reader that forgot or never saw attempt 1 numbers the next one alike")
+        XCTAssertEqual(a.jobs["j"]?.expiries, 1)
+        XCTAssertEqual(b.jobs["j"]?.expiries, 1, "and counts the same expiries against delivery_limit")
+    }
+
+    func testABrokenDuplicateDoesNotEndAJobWaitingForItsNextAttempt() {
+        _ = apply(record(.claim, "w1", id: "j", ref: "c1"))
+        _ = apply(record(.expire, "w2", id: "j", attempt: 1, counter: -1, ref: "x1"))
+        var rejection = LedgerRecord(kind: .end, worker: "w3", at: t0, ref: "bad", id: "j", attempt: 0)
+        rejection.result = JobEvent(id: "j", task: "t2v-A14B", event: .failed, worker: "w3")
+        guard case .endDecided(_, _, false, _)? = apply(.record(rejection)).first else { return XCTFail("the rejection ended a requeued job") }
+        XCTAssertEqual(state.jobs["j"]?.state, .queued)
+    }
+
+    func testACarryTeachesALateReaderEveryReplyToAndTheRenewalCounter() {
+        // The claim (reply R1) and an attached duplicate (R2) are before this reader's window.
+        var carry = LedgerRecord(kind: .carry, worker: "w", at: t0, ref: "k", id: "long", attempt: 1)
+        carry.job = #"{"id":"long","task":"t2v-A14B","params":{}}"#
+        carry.replyTo = "R1"
+        carry.correlationID = "a"
+        carry.replies = [.init(replyTo: "R1", correlationID: "a"), .init(replyTo: "R2", correlationID: "b")]
+        carry.counter = 12
+        _ = apply(.record(carry))
+        XCTAssertEqual(state.jobs["long"]?.replies.map(\.replyTo), ["R1", "R2"])
+        XCTAssertEqual(state.jobs["long"]?.renewCounter, 12, "an expiry naming heartbeat 12 is judged alike by every reader")
+    }
+
+    func testExcusesStopCountingForAJobThatCutsEveryOwnerOff() {
+        for n in 1...6 {
+            _ = apply(record(.claim, "w\(n)", id: "flood", ref: "c\(n)"))
+            _ = apply(heartbeat("w\(n)", life: "L\(n)", counter: 1, runs: [("flood", n)], ref: "h\(n)a"))
+            _ = apply(record(.expire, "x", id: "flood", attempt: n, counter: 1, ref: "x\(n)"))
+            _ = apply(heartbeat("w\(n)", life: "L\(n)", counter: 2, runs: [], ref: "h\(n)b"))
+        }
+        XCTAssertEqual(state.jobs["flood"]?.expiries, 0)
+        XCTAssertEqual(state.jobs["flood"]?.excused, 6, "counted by the intake past topology.delivery_limit (JobIntakeTests)")
+    }
+
     func testAReleaseRequeuesWithoutCountingAnAttemptAndOnlyFromTheOwner() {
         _ = apply(record(.claim, "w1", id: "j", ref: "c1"))
         guard case .expiryDecided(_, _, false, _)? = apply(record(.release, "w2", id: "j", attempt: 1, ref: "r0")).first else { return XCTFail() }

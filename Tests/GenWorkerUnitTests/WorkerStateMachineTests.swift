@@ -369,6 +369,30 @@ final class WorkerStateMachineTests: XCTestCase {
         XCTAssertTrue(again.contains(.ack(deliveryTag: 2)))
     }
 
+    func testARequeuedCopyThatFailsValidationHereAnswersNobody() {
+        var m = machine()
+        _ = ready(&m)
+        // Its input is gone on this host, say: the copy is invalid here, its reply_to is the job's.
+        let copy = WorkerStateMachine.Incoming(
+            tag: 5, validation: .failure(JobRejection(id: "a", task: "t2v-A14B", message: "inputs.image: no such file")),
+            body: "{}", submitter: nil, redelivered: false, replyTo: "first", correlationID: "c", sentAt: nil, requeued: true,
+            requeuedAfter: 1, expiries: 1)
+        let out = echo(&m, m.receive(copy, now: at(1)), at: 1)
+        XCTAssertFalse(published(out).contains { $0.destination == .reply(.init(replyTo: "first", correlationID: "c")) })
+    }
+
+    func testAClaimOfARequeueCarriesTheAttemptItFollows() {
+        var m = machine()
+        _ = ready(&m)
+        var copy = incoming(3, "a", replyTo: "first")
+        copy.requeued = true
+        copy.requeuedAfter = 2
+        copy.expiries = 1
+        let claim = writes(m.receive(copy, now: at(1)))
+        XCTAssertEqual(claim.first?.requeuedAfter, 2)
+        XCTAssertEqual(claim.first?.expiries, 1)
+    }
+
     func testAnInvalidJobsDeliveryIsDeadLetteredOnlyOnceItsReplyIsConfirmed() {
         var m = machine()
         _ = ready(&m)

@@ -106,8 +106,11 @@ struct BrokerLink {
             body: body, properties: AMQPProperties(contentType: "application/json"))
     }
 
-    /// The header that marks a job message as a worker's requeue, not a submission.
+    /// The headers that mark a job message as a worker's requeue, not a submission, and say
+    /// which attempt it follows and how many expiries counted (see ``Requeue``).
     static let requeuedHeader = "x-genworker-requeued"
+    static let attemptHeader = "x-genworker-attempt"
+    static let expiriesHeader = "x-genworker-expiries"
 
     /// Puts a job back into the jobs exchange (after an expiry or a release this worker wrote),
     /// with its first submitter's `reply_to`, and waits for the confirm. Marked as a requeue: a
@@ -116,7 +119,9 @@ struct BrokerLink {
     func requeue(_ requeue: Requeue) throws(AMQPError) -> Bool {
         var properties = AMQPProperties.persistentJSON()
         properties.messageID = requeue.id
-        properties.headers = [Self.requeuedHeader: .bool(true)]
+        properties.headers = [
+            Self.requeuedHeader: .bool(true), Self.attemptHeader: .int64(Int64(requeue.after)), Self.expiriesHeader: .int64(Int64(requeue.expiries)),
+        ]
         if let first = requeue.replies.first {
             properties.replyTo = first.replyTo
             properties.correlationID = first.correlationID

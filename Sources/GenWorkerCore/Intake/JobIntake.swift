@@ -138,9 +138,12 @@ package struct JobIntake: Sendable {
                 return .end(event, attempt: attempt)
             }
             // Attempts that ended with their worker gone: the job kills workers, or they die under it.
-            if let job, job.expiries >= deliveryLimit {
+            // Excused expiries (the owner was cut off, not killed) count again past the limit:
+            // a job that cuts every owner off must not be tried for ever.
+            let counted = job.map { $0.expiries + max(0, $0.excused - deliveryLimit) } ?? 0
+            if counted >= deliveryLimit {
                 _ = finished(run)
-                return .end(deliveryLimitEvent(id: held.id, task: held.task, times: job.expiries), attempt: attempt)
+                return .end(deliveryLimitEvent(id: held.id, task: held.task, times: counted), attempt: attempt)
             }
             // A claim decided after SIGTERM: start nothing new; the job goes back at once.
             if shutdown != nil {

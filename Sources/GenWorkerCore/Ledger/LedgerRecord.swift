@@ -42,6 +42,13 @@ public struct LedgerRecord: Codable, Sendable, Equatable {
     /// heartbeat: which life of the worker wrote it (a new value each process start): an
     /// expired attempt whose owner's same life renews again was cut off, not crashed.
     public var life: String?
+    /// claim of a requeued message: the attempt it follows and the expiries counted so far
+    /// (the requeue's headers), so a reader that did not see those attempts numbers this one
+    /// as the others do.
+    public var requeuedAfter: Int?
+    public var expiries: Int?
+    /// carry: every `reply_to` attached to the run (duplicates' included).
+    public var replies: [LedgerState.Reply]?
     /// claim: the job message as delivered (JSON text), so an expiry can requeue it.
     public var job: String?
     public var task: String?
@@ -66,7 +73,8 @@ public struct LedgerRecord: Codable, Sendable, Equatable {
     }
 
     package enum CodingKeys: String, CodingKey {
-        case ledger, kind, worker, at, ref, id, attempt, counter, life, job, task, submitter, result, runs, slots, node, version
+        case ledger, kind, worker, at, ref, id, attempt, counter, life, expiries, replies, job, task, submitter, result, runs, slots, node, version
+        case requeuedAfter = "requeued_after"
         case replyTo = "reply_to"
         case correlationID = "correlation_id"
     }

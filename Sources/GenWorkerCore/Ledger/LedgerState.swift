@@ -40,9 +40,14 @@ public struct LedgerState: Sendable {
     }
 
     /// Where a terminal result goes besides the events exchange.
-    public struct Reply: Sendable, Equatable, Hashable {
+    public struct Reply: Sendable, Equatable, Hashable, Codable {
         public var replyTo: String
         public var correlationID: String?
+
+        enum CodingKeys: String, CodingKey {
+            case replyTo = "reply_to"
+            case correlationID = "correlation_id"
+        }
     }
 
     public struct Job: Sendable {
@@ -58,6 +63,9 @@ public struct LedgerState: Sendable {
         /// `topology.delivery_limit`, less those whose owner's same life renewed again later
         /// (cut off by a partition or a freeze, not killed: the job is not to blame).
         public var expiries = 0
+        /// Expiries excused so far: a job that cuts every owner off (it freezes or floods the
+        /// host) must still reach the limit, so ``JobIntake`` counts those past the limit again.
+        public var excused = 0
         /// The life of the heartbeat that last renewed the live attempt.
         package var renewLife: String?
         /// The owner, life and last renewal counter of the last expired attempt, until that
@@ -190,7 +198,11 @@ public struct LedgerState: Sendable {
             if let replyTo = record.replyTo, !replyTo.isEmpty { job.addReply(Reply(replyTo: replyTo, correlationID: record.correlationID)) }
             outcome = .attached
         case .queued:
-            let number = (job.attempts.last?.number ?? 0) + 1
+            // A requeued message says which attempt it follows and how many expiries counted
+            // (``LedgerRecord/requeuedAfter``): a reader whose window starts after those
+            // attempts numbers and counts this one as the readers that saw them do.
+            let number = max(job.attempts.last?.number ?? 0, record.requeuedAfter ?? 0) + 1
+            job.expiries = max(job.expiries, record.expiries ?? 0)
             job.attempts.append(Attempt(number: number, worker: record.worker, claimedAt: now))
             job.state = .running
             job.renewCounter = -1
@@ -225,6 +237,7 @@ public struct LedgerState: Sendable {
                     excusable[record.worker]?.remove(id)  // that life is over: the expiry counts
                 } else if counter > expired.counter {
                     jobs[id]!.expiries -= 1
+                    jobs[id]!.excused += 1
                     jobs[id]!.expiredLife = nil
                     excusable[record.worker]?.remove(id)
                 }
@@ -235,7 +248,7 @@ public struct LedgerState: Sendable {
             // A run this fold never saw claimed (its claim is older than where this reader
             // started): its owner's word is the only one, and the fold takes it as live, so a
             // duplicate submission attaches instead of winning a second run.
-            if jobs[run.id].map({ !$0.known }) ?? true { adopt(run.id, attempt: run.attempt, worker: record.worker, at: now, seen: seen) }
+            if lacks(run.id, attempt: run.attempt) { adopt(run.id, attempt: run.attempt, worker: record.worker, at: now, seen: seen) }
             guard var job = jobs[run.id], let live = job.live, live.number == run.attempt, live.worker == record.worker else {
                 // The worker runs something the ledger no longer gives it: it must stop.
                 effects.append(.notOwner(worker: record.worker, id: run.id, attempt: run.attempt))
@@ -255,12 +268,23 @@ public struct LedgerState: Sendable {
         return effects
     }
 
-    /// Takes attempt `attempt` of an unknown job as live on `worker`.
+    /// Whether this fold never saw attempt `attempt` of `id` although its owner runs it: the
+    /// claim is older than where this reader started, while the job is unknown here or known
+    /// only from a later submission (a duplicate) or an earlier attempt. A fold that read the
+    /// claim never lacks it (the claim precedes every heartbeat that lists the run).
+    private func lacks(_ id: String, attempt: Int) -> Bool {
+        guard let job = jobs[id] else { return true }
+        return !job.known || (job.state == .queued && (job.attempts.last?.number ?? 0) < attempt)
+    }
+
+    /// Takes attempt `attempt` of a job this fold lacks (``lacks(_:attempt:)``) as live on
+    /// `worker`, so a duplicate submission attaches instead of winning a second run.
     private mutating func adopt(_ id: String, attempt: Int, worker: String, at now: Date, seen: Date) {
         var job = jobs[id] ?? Job(id: id, at: now)
         job.known = true
         job.state = .running
-        job.attempts = [Attempt(number: attempt, worker: worker, claimedAt: now)]
+        job.renewCounter = -1
+        job.attempts.append(Attempt(number: attempt, worker: worker, claimedAt: now))
         job.renewedAt = seen
         job.renewalWrittenAt = now
         job.lastChange = now
@@ -272,12 +296,16 @@ public struct LedgerState: Sendable {
     /// claim what it needs (the body to requeue it, the submitter, a reply_to); a renewal otherwise.
     private mutating func carry(_ record: LedgerRecord, at now: Date, seen: Date) -> [LedgerEffect] {
         guard let id = record.id, let attempt = record.attempt else { return [] }
-        if jobs[id].map({ !$0.known }) ?? true { adopt(id, attempt: attempt, worker: record.worker, at: now, seen: seen) }
+        if lacks(id, attempt: attempt) { adopt(id, attempt: attempt, worker: record.worker, at: now, seen: seen) }
         guard var job = jobs[id], let live = job.live, live.number == attempt, live.worker == record.worker else { return [] }
         job.task = job.task ?? record.task
         job.submitter = job.submitter ?? record.submitter
         job.body = job.body ?? record.job
         if let replyTo = record.replyTo, !replyTo.isEmpty { job.addReply(Reply(replyTo: replyTo, correlationID: record.correlationID)) }
+        for reply in record.replies ?? [] where !reply.replyTo.isEmpty { job.addReply(reply) }
+        // The counter of the heartbeat written with it: a reader that adopted the run from
+        // this carry judges an expiry by the same counter as the readers that saw that heartbeat.
+        job.renewCounter = max(job.renewCounter, record.counter ?? job.renewCounter)
         jobs[id] = job
         return []
     }
@@ -301,7 +329,7 @@ public struct LedgerState: Sendable {
         job.lastChange = now
         job.lastSeen = seen
         jobs[id] = job
-        let requeue = job.body.map { Requeue(id: id, task: job.task, body: $0, replies: job.replies) }
+        let requeue = job.body.map { Requeue(id: id, task: job.task, body: $0, replies: job.replies, after: live.number, expiries: job.expiries) }
         return [
             .attemptLost(id: id, attempt: live.number, worker: live.worker),
             .expiryDecided(ref: record.ref, id: id, valid: true, requeue: requeue),
@@ -320,7 +348,12 @@ public struct LedgerState: Sendable {
         switch job.state {
         case .ended: counts = false
         case .running: counts = job.live?.number == attempt && job.live?.worker == record.worker
-        case .queued: counts = attempt == 0
+        case .queued:
+            // An end that never ran (an invalid message) ends only a job no attempt has
+            // claimed: a broken duplicate must not end a valid job waiting in the queue for its
+            // next attempt (a requeue). Cancels before start and the delivery limit are ends
+            // of the attempt their claim won.
+            counts = attempt == 0 && job.attempts.isEmpty
         }
         if counts {
             if job.state == .running {
@@ -359,7 +392,10 @@ public struct LedgerState: Sendable {
         if let last = lastPrune, now.timeIntervalSince(last) < 60 { return }
         lastPrune = now
         let horizon = now.addingTimeInterval(-retention)
-        jobs = jobs.filter { $0.value.state == .running || $0.value.lastSeen > horizon }
+        // A job requeued after an attempt stays until it runs again or ends, however long it
+        // waits in the queue: forgetting it in one reader and not another would number its
+        // next attempt differently in each.
+        jobs = jobs.filter { $0.value.state == .running || ($0.value.state == .queued && !$0.value.attempts.isEmpty) || $0.value.lastSeen > horizon }
         workers = workers.filter { $0.value.lastSeen > horizon }
     }
 }
@@ -379,6 +415,10 @@ public struct Requeue: Sendable, Equatable {
     public var task: String?
     public var body: String
     public var replies: [LedgerState.Reply]
+    /// The attempt that ended, and the expiries counted so far: the requeued message carries
+    /// both (headers), and the claim of it too, so every reader numbers the next attempt alike.
+    public var after: Int
+    public var expiries: Int
 }
 
 /// What folding a record decided, for whoever wrote it or runs the job.

@@ -76,10 +76,13 @@ package struct WorkerStateMachine {
         /// A worker's requeue (``BrokerLink/requeuedHeader``), not a submission: its `reply_to`
         /// is the job's own, so a second copy of it is answered nowhere.
         package var requeued = false
+        /// A requeue's: the attempt it follows and the expiries counted so far (its headers).
+        package var requeuedAfter: Int? = nil
+        package var expiries: Int? = nil
 
         package init(
             tag: UInt64, validation: Result<JobRequest, JobRejection>, body: String, submitter: String?, redelivered: Bool, replyTo: String?,
-            correlationID: String?, sentAt: Double?, requeued: Bool = false
+            correlationID: String?, sentAt: Double?, requeued: Bool = false, requeuedAfter: Int? = nil, expiries: Int? = nil
         ) {
             self.tag = tag
             self.validation = validation
@@ -90,6 +93,8 @@ package struct WorkerStateMachine {
             self.correlationID = correlationID
             self.sentAt = sentAt
             self.requeued = requeued
+            self.requeuedAfter = requeuedAfter
+            self.expiries = expiries
         }
     }
 
@@ -324,7 +329,10 @@ package struct WorkerStateMachine {
             // Into the ledger first (attempt 0: it never ran); published once it comes back.
             var record = LedgerRecord(kind: .end, worker: settings.worker, at: now.wall, id: event.id, attempt: 0)
             record.result = event
-            let reply = incoming.replyTo.flatMap { $0.isEmpty ? nil : LedgerState.Reply(replyTo: $0, correlationID: incoming.correlationID) }
+            // A requeue's reply_to is the job's own: it hears the job's result, not this copy's rejection.
+            let reply =
+                incoming.requeued
+                ? nil : incoming.replyTo.flatMap { $0.isEmpty ? nil : LedgerState.Reply(replyTo: $0, correlationID: incoming.correlationID) }
             rejections[record.ref] = PendingRejection(deliveryTag: incoming.tag, event: event, reply: reply)
             return actions + write(record, now: now)
         case .claim(let run, let job, let slot):
@@ -334,6 +342,10 @@ package struct WorkerStateMachine {
             record.replyTo = incoming.replyTo
             record.correlationID = incoming.correlationID
             record.submitter = incoming.submitter
+            if incoming.requeued {
+                record.requeuedAfter = incoming.requeuedAfter
+                record.expiries = incoming.expiries
+            }
             claims[record.ref] = PendingClaim(record: record, run: run, job: job, slot: slot, incoming: incoming, writtenAt: now.monotonic)
             actions += write(record, now: now)
             actions += balanceIntake()
@@ -645,6 +657,8 @@ package struct WorkerStateMachine {
             carry.replyTo = run.claim.replyTo
             carry.correlationID = run.claim.correlationID
             carry.submitter = run.claim.submitter
+            carry.replies = ledger.jobs[run.job.id]?.replies
+            carry.counter = heartbeatCounter
             runs[number]?.carriedAt = now.monotonic
             actions += write(carry, now: now)
         }
