@@ -1,81 +1,80 @@
-/// Reads one section of the config for a section's `init(from:)`: every key is optional (a
-/// missing one keeps the property's default), values are checked with the full key in the
-/// message, and a key the section does not list in `Key` is refused.
-package struct ConfigReader<Key: CodingKey & CaseIterable> {
-    private let container: KeyedDecodingContainer<Key>
+/// Reads one section of the config for ``ConfigSection``: every key is optional (a missing or
+/// null one gives nil, and the property keeps its default), values are checked with the full
+/// key in the message, and a key the section does not declare is refused.
+package struct ConfigReader {
+    private let container: KeyedDecodingContainer<AnyKey>
     private let path: [CodingKey]
 
-    package init(_ decoder: Decoder, _: Key.Type) throws {
+    package init(_ decoder: Decoder, known: [String]) throws {
         path = decoder.codingPath
-        let raw: KeyedDecodingContainer<AnyKey>
-        do { raw = try decoder.container(keyedBy: AnyKey.self) } catch {
+        do { container = try decoder.container(keyedBy: AnyKey.self) } catch {
             throw GenWorkerError(.configuration, "\(Self.name(path)) must be a mapping of keys to values")
         }
-        let known = Set(Key.allCases.map(\.stringValue))
-        if let unknown = raw.allKeys.map(\.stringValue).sorted().first(where: { !known.contains($0) }) {
+        let known = Set(known)
+        if let unknown = container.allKeys.map(\.stringValue).sorted().first(where: { !known.contains($0) }) {
             throw GenWorkerError(.configuration, "unknown config key '\(Self.name(path + [AnyKey(unknown)]))'")
         }
-        container = try decoder.container(keyedBy: Key.self)
     }
 
     /// Whether the section sets `key` (to anything but null).
-    package func has(_ key: Key) throws -> Bool { try container.contains(key) && !container.decodeNil(forKey: key) }
+    package func has(_ key: String) throws -> Bool { try container.contains(AnyKey(key)) && !container.decodeNil(forKey: AnyKey(key)) }
 
-    /// Any decodable value (a section, a list, a string).
-    package func read<T: Decodable>(_ value: inout T, _ key: Key) throws {
+    /// Any decodable value (a section, a list, a string; a string may not be empty).
+    package func value<T: Decodable>(_ key: String) throws -> T? {
+        let value: T
         do {
-            guard try container.contains(key) && !container.decodeNil(forKey: key) else { return }
-            value = try container.decode(T.self, forKey: key)
+            guard try has(key) else { return nil }
+            value = try container.decode(T.self, forKey: AnyKey(key))
         } catch let error as GenWorkerError {
             throw error
         } catch {
             throw GenWorkerError(.configuration, "\(name(key)) must be \(Self.kind(of: T.self))")
         }
         if let text = value as? String, text.isEmpty { throw GenWorkerError(.configuration, "\(name(key)) must be a non-empty string") }
+        return value
     }
 
-    package func read(_ value: inout String?, _ key: Key) throws {
-        var text = value ?? ""
-        try read(&text, key)
-        if !text.isEmpty { value = text }
-    }
-
-    package func read(_ value: inout Int, _ key: Key, _ range: ClosedRange<Int>) throws {
-        var number = value
-        do { try read(&number, key) } catch {
+    /// A whole number in `range`.
+    package func number(_ key: String, _ range: ClosedRange<Int>) throws -> Int? {
+        let number: Int?
+        do { number = try value(key) } catch {
             throw GenWorkerError(.configuration, "\(name(key)) must be a whole number from \(range.lowerBound) to \(range.upperBound)")
         }
+        guard let number else { return nil }
         guard range.contains(number) else {
             throw GenWorkerError(.configuration, "\(name(key)) must be a whole number from \(range.lowerBound) to \(range.upperBound), not \(number)")
         }
-        value = number
+        return number
     }
 
     /// A number of seconds from 0 to 30 days.
-    package func read(_ value: inout Double, _ key: Key, seconds: Bool) throws {
-        var number = value
-        do { try read(&number, key) } catch {
+    package func seconds(_ key: String) throws -> Double? {
+        let number: Double?
+        do { number = try value(key) } catch {
             throw GenWorkerError(.configuration, "\(name(key)) must be a number of seconds ≥ 0")
         }
+        guard let number else { return nil }
         guard number >= 0, number <= 86400 * 30 else {
             throw GenWorkerError(.configuration, "\(name(key)) must be a number of seconds from 0 to 2592000, not \(number)")
         }
-        value = number
+        return number
     }
 
-    package func read(_ value: inout Double, _ key: Key, _ range: ClosedRange<Double>, unit: String) throws {
-        var number = value
-        do { try read(&number, key) } catch {
+    /// A number of `unit` in `range`.
+    package func number(_ key: String, _ range: ClosedRange<Double>, unit: String) throws -> Double? {
+        let number: Double?
+        do { number = try value(key) } catch {
             throw GenWorkerError(.configuration, "\(name(key)) must be a number of \(unit) from \(range.lowerBound) to \(range.upperBound)")
         }
+        guard let number else { return nil }
         guard range.contains(number) else {
             throw GenWorkerError(
                 .configuration, "\(name(key)) must be a number of \(unit) from \(range.lowerBound) to \(range.upperBound), not \(number)")
         }
-        value = number
+        return number
     }
 
-    private func name(_ key: Key) -> String { Self.name(path + [key]) }
+    private func name(_ key: String) -> String { Self.name(path + [AnyKey(key)]) }
 
     package static func name(_ path: [CodingKey]) -> String {
         path.isEmpty ? "the config" : path.map(\.stringValue).joined(separator: ".")
@@ -84,7 +83,7 @@ package struct ConfigReader<Key: CodingKey & CaseIterable> {
     package static func kind<T>(of _: T.Type) -> String {
         switch T.self {
         case is Bool.Type: "true or false"
-        case is String.Type: "a string"
+        case is String.Type, is String?.Type: "a string"
         case is [String].Type: "a list of strings"
         case is [String: String].Type: "a mapping of names to strings"
         default: "a mapping of keys to values"

@@ -1,0 +1,39 @@
+import Foundation
+
+extension WorkerConfiguration {
+    public struct WorkerSection: Sendable, Equatable, Decodable, ConfigSection {
+        /// `worker.name` (env `GENWORKER_WORKER_NAME`): in results and logs; unique per queue. Default: the host name.
+        public var name = ProcessInfo.processInfo.hostName
+        /// `worker.slots`: jobs at once (= prefetch); slot N gets `CUDA_VISIBLE_DEVICES=N` when > 1.
+        public var slots = 1
+        /// `worker.tasks`: the tasks this worker serves (queue bindings). Default all five.
+        public var tasks: [WanTask] = WanTask.allCases
+        /// `worker.declare_topology`: declare exchanges and queues at start.
+        public var declareTopology = true
+        /// `worker.lock_dir`: where a live worker holds the lock on its identity (one worker per
+        /// name and queue on a machine).
+        public var lockDir = "/run/lock"
+
+        package static var keys: [ConfigKey<Self>] {
+            [
+                .key("name", \.name),
+                .number("slots", \.slots, 1...64),
+                .key("tasks", \.tasks, as: [String].self) { names in
+                    try names.map { name in
+                        guard let task = WanTask(rawValue: name) else {
+                            throw GenWorkerError(
+                                .configuration,
+                                "worker.tasks: unknown task '\(name)' (known: \(WanTask.allCases.map(\.rawValue).joined(separator: ", ")))")
+                        }
+                        return task
+                    }
+                },
+                .key("declare_topology", \.declareTopology),
+                .key("lock_dir", \.lockDir),
+            ]
+        }
+
+        public init() {}
+        public init(from decoder: Decoder) throws { try self.init(reading: decoder) }
+    }
+}
