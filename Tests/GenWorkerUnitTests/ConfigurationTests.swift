@@ -122,4 +122,11 @@ final class ConfigurationDefaultsTests: XCTestCase {
         XCTAssertEqual(try WorkerConfiguration.parse(yaml: "# nothing\n"), WorkerConfiguration())
         XCTAssertEqual(try WorkerConfiguration.parse(yaml: "worker:\n"), WorkerConfiguration(), "an empty section keeps its defaults")
     }
+
+    func testTheLedgerWindowMustHoldSeveralRenewals() {
+        XCTAssertThrowsError(try WorkerConfiguration.parse(yaml: "topology:\n  ledger_retention_h: 0.05\njobs:\n  lease_s: 120")) { error in
+            XCTAssertTrue("\(error)".contains("must be at least 3 × jobs.lease_s"), "\(error)")
+        }
+        XCTAssertNoThrow(try WorkerConfiguration.parse(yaml: "topology:\n  ledger_retention_h: 0.1\njobs:\n  lease_s: 120"))
+    }
 }

@@ -138,6 +138,14 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable, ConfigSection
                 "jobs.lease_s (\(jobs.leaseSeconds)) must be at least 2.5 × supervisor.grace_s (\(supervisor.graceSeconds)): an owner cut off from the ledger must stop its run, grace included, before the lease ends"
             )
         }
+        // A window holds several renewals and a carry of every run, so a reader that starts
+        // now learns every running job from its owner before it may take a duplicate.
+        guard topology.ledgerRetention >= 3 * jobs.leaseSeconds else {
+            throw GenWorkerError(
+                .configuration,
+                "topology.ledger_retention_h (\(topology.ledgerRetention) s) must be at least 3 × jobs.lease_s (\(jobs.leaseSeconds) s): a reader must see every running job renewed inside its window"
+            )
+        }
         guard !worker.tasks.isEmpty else { throw GenWorkerError(.configuration, "worker.tasks: serve at least one task") }
         guard !worker.name.isEmpty else { throw GenWorkerError(.configuration, "worker.name must not be empty") }
         for root in inputs.roots where !root.hasPrefix("/") {
