@@ -7,8 +7,8 @@ import GenWorkerCore
 
 /// How one step of a job ended, from what the supervisor saw: the next step runs (after
 /// the last one: the job completed), the job
-/// ends with a result, or the run is abandoned without one (its delivery was lost, or the
-/// worker gives it back on shutdown). Pure; `missingOutput` is asked only after exit 0.
+/// ends with a result, or the run is abandoned without one (the ledger gave the job to
+/// another attempt, or the worker gives it back on shutdown). Pure; `missingOutput` is asked only after exit 0.
 package enum StepOutcome: Equatable {
     case nextStep
     case ended(JobEventKind, JobReason?, String)

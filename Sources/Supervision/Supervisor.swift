@@ -23,7 +23,7 @@ public struct SupervisedRun: Sendable {
     /// Nil when the program could not be started (see `spawnError`).
     public var termination: Termination?
     public var spawnError: String?
-    /// Set when the run was asked to stop (cancel, lost delivery, shutdown).
+    /// Set when the run was asked to stop (cancel, ownership lost in the ledger, shutdown).
     public var stopRequest: StopRequest?
     public var timedOut = false
     /// True when the grace period ran out and SIGKILL was needed.

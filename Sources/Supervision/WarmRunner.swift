@@ -52,7 +52,7 @@ package struct WarmRun {
 /// One GPU slot's warm runner (`runner/warm_runner.py`): a long-lived Python process that runs
 /// Wan2.2's own generate.py for every job with its pipelines kept loaded. Jobs go to it as JSON
 /// lines on its fd 3; it reports on fd 4; its stdout/stderr are the generator's log, read as a
-/// cold run's are. A stop (cancel, timeout, lost delivery, shutdown) is SIGUSR1: the runner
+/// cold run's are. A stop (cancel, timeout, ownership lost, shutdown) is SIGUSR1: the runner
 /// abandons the job at the next Python step and reports `stopped`, and the result waits for
 /// that report. A runner that has not reported within `supervisor.grace_s` is killed with its
 /// whole process tree (SIGKILL to its group and to every process carrying its marker), and

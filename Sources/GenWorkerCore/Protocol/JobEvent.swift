@@ -15,8 +15,8 @@ public enum JobReason: String, Sendable, Codable {
     case timeout
     case noOutput = "no_output"
     case spawnFailed = "spawn_failed"
-    /// Delivered `topology.delivery_limit` times without finishing (it kills workers, or
-    /// outlives the broker's consumer_timeout): failed rather than dead-lettered silently.
+    /// `topology.delivery_limit` attempts ended with their worker gone (expired in the
+    /// ledger: the job kills workers, or they keep dying under it): not run again.
     case deliveryLimit = "delivery_limit"
     case cancelledBeforeStart = "cancelled_before_start"
     case cancelledWhileRunning = "cancelled_while_running"
