@@ -78,78 +78,33 @@ public enum Supervisor {
         let pidDescriptor = gw_process_pidfd_open(pid)
         defer { if pidDescriptor >= 0 { close(pidDescriptor) } }
         var tail = LogTail(maxLines: options.logTailLines)
-        var open = [outPipe[0], errPipe[0]]
-        var killAt: ContinuousClock.Instant?
-        var buffer = [UInt8](repeating: 0, count: 65536)
-
-        func stop(_ because: () -> Void) {
-            guard killAt == nil else { return }
-            because()
-            _ = kill(-pid, SIGTERM)
-            ProcessTree.signal(environment: runMarker, SIGTERM, scope: .descendants)
-            killAt = clock.now + options.grace
-        }
-
-        func drain(_ fd: Int32) -> Bool {
-            while true {
-                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                if n > 0 {
-                    buffer.withUnsafeBytes { tail.append(UnsafeRawBufferPointer(rebasing: $0.prefix(n)), onLine: onLine) }
-                    continue
-                }
-                if n == 0 { return false }
-                return errno == EAGAIN || errno == EINTR
-            }
-        }
-
+        var watch = ChildWatch(pid: pid, pidDescriptor: pidDescriptor, marker: runMarker, outputs: [outPipe[0], errPipe[0]], closeAtEndOfFile: true)
+        let end = watch.watch(
+            control: control, deadline: deadline, options: options, run: &result, tail: &tail, onLine: onLine,
+            askToStop: {
+                _ = kill(-pid, SIGTERM)
+                ProcessTree.signal(environment: runMarker, SIGTERM, scope: .descendants)
+            })
         var exitStatus: Int32?
-        while exitStatus == nil {
-            if let request = control.stopRequest { stop { result.stopRequest = request } }
-            if let deadline, clock.now >= deadline { stop { result.timedOut = true } }
-            if let killAt, clock.now >= killAt, !result.killed {
-                result.killed = true
-                _ = kill(-pid, SIGKILL)
-                ProcessTree.signal(environment: runMarker, SIGKILL, scope: .descendants)
-            }
-            var wait = options.pollInterval
-            if let deadline, killAt == nil { wait = min(wait, max(deadline - clock.now, .zero)) }
-            if let killAt, !result.killed { wait = min(wait, max(killAt - clock.now, .zero)) }
-            var fds = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-            fds.append(pollfd(fd: control.wakeDescriptor, events: Int16(POLLIN), revents: 0))
-            if pidDescriptor >= 0 { fds.append(pollfd(fd: pidDescriptor, events: Int16(POLLIN), revents: 0)) }
-            _ = poll(&fds, nfds_t(fds.count), WakePipe.milliseconds(wait))
-            for entry in fds where entry.revents != 0 && open.contains(entry.fd) {
-                if !drain(entry.fd) {
-                    close(entry.fd)
-                    open.removeAll { $0 == entry.fd }
-                }
-            }
-            if fds.contains(where: { $0.fd == control.wakeDescriptor && $0.revents != 0 }) { control.drainWakeups() }
-            var raw: Int32 = 0
-            let waited = waitpid(pid, &raw, WNOHANG)
-            if waited == pid {
-                exitStatus = raw
-            } else if waited < 0 && errno == ECHILD {
-                // Someone else reaped it (nothing here should): its exit is unknown. Say so
-                // rather than wait for ever on a pidfd that stays readable.
-                result.spawnError = "the generator's exit status was lost (reaped by another thread)"
-                break
-            }
+        switch end {
+        case .exited(let status): exitStatus = status
+        case .lost: result.spawnError = "the generator's exit status was lost (reaped by another thread)"
+        case .finished: break
         }
         // The leader is gone; whatever is left of its tree (its group, and descendants in
         // sessions of their own) is a stray holding resources: none may survive the job.
         _ = kill(-pid, SIGKILL)
         ProcessTree.killAll(environment: runMarker, scope: .descendants)
         // Read what is still buffered; stop at once when the pipes close, in 1 s at most.
-        let drainUntil = clock.now + .seconds(1)
-        while !open.isEmpty, clock.now < drainUntil {
+        var open = watch.outputs
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let drainUntil = ContinuousClock.now + .seconds(1)
+        while !open.isEmpty, ContinuousClock.now < drainUntil {
             var fds = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             _ = poll(&fds, nfds_t(fds.count), 100)
-            for entry in fds where entry.revents != 0 {
-                if !drain(entry.fd) {
-                    close(entry.fd)
-                    open.removeAll { $0 == entry.fd }
-                }
+            for entry in fds where entry.revents != 0 && !ChildWatch.drain(entry.fd, into: &tail, buffer: &buffer, onLine: onLine) {
+                close(entry.fd)
+                open.removeAll { $0 == entry.fd }
             }
         }
         open.forEach { close($0) }

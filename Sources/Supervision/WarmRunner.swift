@@ -133,76 +133,34 @@ package final class WarmRunner: @unchecked Sendable {  // one user at a time, as
         // A runner that died meanwhile shows as an exit below (SIGPIPE is ignored).
         _ = (command + [0x0A]).withUnsafeBytes { write(current.commands, $0.baseAddress, $0.count) }
         var tail = LogTail(maxLines: supervisor.logTailLines)
+        var report: WarmReport?
+        var watch = ChildWatch(
+            pid: current.pid, pidDescriptor: current.pidDescriptor, marker: current.marker, outputs: [current.output, current.errors],
+            closeAtEndOfFile: false)
+        let end = watch.watch(
+            control: control, deadline: deadline, options: supervisor, run: &warm.run, tail: &tail, onLine: onLine,
+            askToStop: { _ = kill(current.pid, SIGUSR1) }, extra: current.reports,
+            onExtra: {
+                report = readReports(current.reports).last { $0.id == id } ?? report
+                return report != nil
+            })
+        if let report {
+            warm.pipelineBuildSeconds = report.buildSeconds
+            warm.pipelineReused = report.reused
+            // Stopped: the stop request says how it ended.
+            warm.run.termination = .exited(report.event == .done ? Int32(clamping: report.code ?? 1) : 0)
+        }
         var buffer = [UInt8](repeating: 0, count: 65536)
-        var killAt: ContinuousClock.Instant?
-        var asked = false
-        var finished = false
-        var exited: Int32?
-        let clock = ContinuousClock()
-
-        func drain(_ fd: Int32) {
-            while true {
-                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                guard n > 0 else { return }
-                buffer.withUnsafeBytes { tail.append(UnsafeRawBufferPointer(rebasing: $0.prefix(n)), onLine: onLine) }
-            }
-        }
-
-        while !finished && exited == nil {
-            if !asked, let request = control.stopRequest {
-                warm.run.stopRequest = request
-                asked = true
-            }
-            if !asked, let deadline, clock.now >= deadline {
-                warm.run.timedOut = true
-                asked = true
-            }
-            if asked, killAt == nil {
-                _ = kill(current.pid, SIGUSR1)
-                killAt = clock.now + supervisor.grace
-            }
-            if let killAt, clock.now >= killAt, !warm.run.killed {
-                // It did not leave the step in time: the whole tree goes, as a cold run's would.
-                warm.run.killed = true
-                _ = kill(-current.pid, SIGKILL)
-                ProcessTree.signal(environment: current.marker, SIGKILL, scope: .descendants)
-            }
-            var wait = supervisor.pollInterval
-            if let deadline, !asked { wait = min(wait, max(deadline - clock.now, .zero)) }
-            if let killAt, !warm.run.killed { wait = min(wait, max(killAt - clock.now, .zero)) }
-            var fds = [current.output, current.errors, current.reports, control.wakeDescriptor, current.pidDescriptor]
-                .filter { $0 >= 0 }.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-            _ = poll(&fds, nfds_t(fds.count), WakePipe.milliseconds(wait))
-            for entry in fds where entry.revents != 0 {
-                switch entry.fd {
-                case current.output, current.errors: drain(entry.fd)
-                case control.wakeDescriptor: control.drainWakeups()
-                case current.reports:
-                    for report in readReports(current.reports) where report.id == id {
-                        finished = true
-                        warm.pipelineBuildSeconds = report.buildSeconds
-                        warm.pipelineReused = report.reused
-                        if report.event == .done {
-                            warm.run.termination = .exited(Int32(clamping: report.code ?? 1))
-                        } else {
-                            warm.run.termination = .exited(0)  // stopped: the stop request says how it ended
-                        }
-                    }
-                default: break
-                }
-            }
-            var status: Int32 = 0
-            if waitpid(current.pid, &status, WNOHANG) == current.pid { exited = status }
-        }
-        drain(current.output)
-        drain(current.errors)
+        ChildWatch.drain(current.output, into: &tail, buffer: &buffer, onLine: onLine)
+        ChildWatch.drain(current.errors, into: &tail, buffer: &buffer, onLine: onLine)
         tail.flush(onLine: onLine)
         warm.run.logTail = tail.lines
         warm.run.endedAt = Date()
-        if let exited {
+        if end != .finished {
             // The runner died with the job (a crash, an OOM kill, or our SIGKILL): the job's
             // result says how; the next job gets a fresh runner.
-            if !finished { warm.run.termination = Termination(waitStatus: exited) }
+            if report == nil, case .exited(let status) = end { warm.run.termination = Termination(waitStatus: status) }
+            if end == .lost { warm.run.spawnError = "the warm runner's exit status was lost (reaped by another thread)" }
             ProcessTree.killAll(environment: current.marker, scope: .descendants)
             close(current)
             child = nil

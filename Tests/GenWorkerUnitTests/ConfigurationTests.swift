@@ -124,7 +124,8 @@ final class ConfigurationDefaultsTests: XCTestCase {
     }
 
     func testTheLedgerWindowMustHoldSeveralRenewals() {
-        XCTAssertThrowsError(try WorkerConfiguration.parse(yaml: "topology:\n  ledger_retention_h: 0.05\njobs:\n  lease_s: 120").validate()) { error in
+        XCTAssertThrowsError(try WorkerConfiguration.parse(yaml: "topology:\n  ledger_retention_h: 0.05\njobs:\n  lease_s: 120").validate()) {
+            error in
             XCTAssertTrue("\(error)".contains("must be at least 3 × jobs.lease_s"), "\(error)")
         }
         XCTAssertNoThrow(try WorkerConfiguration.parse(yaml: "topology:\n  ledger_retention_h: 0.1\njobs:\n  lease_s: 120").validate())
