@@ -363,7 +363,7 @@ final class WorkerStateMachineTests: XCTestCase {
         XCTAssertEqual(published(counted).map(\.destination), [.results, .reply(.init(replyTo: "first", correlationID: "c"))])
         // A requeue sent twice (its confirm lost with a connection) carries the job's own reply_to.
         var copy = incoming(2, "a", replyTo: "first", correlationID: "c")
-        copy.requeued = true
+        copy.requeue = .init(after: 1, expiries: 0)
         let again = echo(&m, m.receive(copy, now: at(3)), at: 3)
         XCTAssertTrue(published(again).isEmpty, "the first reply_to heard the result once already")
         XCTAssertTrue(again.contains(.ack(deliveryTag: 2)))
@@ -375,8 +375,8 @@ final class WorkerStateMachineTests: XCTestCase {
         // Its input is gone on this host, say: the copy is invalid here, its reply_to is the job's.
         let copy = WorkerStateMachine.Incoming(
             tag: 5, validation: .failure(JobRejection(id: "a", task: "t2v-A14B", message: "inputs.image: no such file")),
-            body: "{}", submitter: nil, redelivered: false, replyTo: "first", correlationID: "c", sentAt: nil, requeued: true,
-            requeuedAfter: 1, expiries: 1)
+            body: "{}", submitter: nil, redelivered: false, replyTo: "first", correlationID: "c", sentAt: nil,
+            requeue: .init(after: 1, expiries: 1))
         let out = echo(&m, m.receive(copy, now: at(1)), at: 1)
         XCTAssertFalse(published(out).contains { $0.destination == .reply(.init(replyTo: "first", correlationID: "c")) })
     }
@@ -385,9 +385,7 @@ final class WorkerStateMachineTests: XCTestCase {
         var m = machine()
         _ = ready(&m)
         var copy = incoming(3, "a", replyTo: "first")
-        copy.requeued = true
-        copy.requeuedAfter = 2
-        copy.expiries = 1
+        copy.requeue = .init(after: 2, expiries: 1)
         let claim = writes(m.receive(copy, now: at(1)))
         XCTAssertEqual(claim.first?.requeuedAfter, 2)
         XCTAssertEqual(claim.first?.expiries, 1)

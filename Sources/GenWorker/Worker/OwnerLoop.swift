@@ -186,9 +186,10 @@ final class OwnerLoop {
                 tag: delivery.deliveryTag, validation: validation, body: String(decoding: delivery.body, as: UTF8.self),
                 submitter: delivery.properties.userID, redelivered: delivery.redelivered, replyTo: delivery.properties.replyTo,
                 correlationID: delivery.properties.correlationID, sentAt: delivery.properties.timestamp.map(Double.init),
-                requeued: headers?[BrokerLink.requeuedHeader] == .bool(true),
-                requeuedAfter: headers?[BrokerLink.attemptHeader]?.intValue.map { Int($0) },
-                expiries: headers?[BrokerLink.expiriesHeader]?.intValue.map { Int($0) })
+                requeue: headers?[BrokerLink.requeuedHeader] == .bool(true)
+                    ? .init(
+                        after: headers?[BrokerLink.attemptHeader]?.intValue.map { Int($0) },
+                        expiries: headers?[BrokerLink.expiriesHeader]?.intValue.map { Int($0) }) : nil)
             try perform(machine.receive(incoming, now: now))
         case .delivery(let delivery) where delivery.channel == link.ledger.id:
             if let next = LedgerStream.next(after: delivery) { ledgerOffset = next }

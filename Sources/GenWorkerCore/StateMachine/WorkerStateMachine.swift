@@ -73,16 +73,12 @@ package struct WorkerStateMachine {
         package var correlationID: String?
         /// The publisher's `timestamp` (seconds), for the queue-wait metric.
         package var sentAt: Double?
-        /// A worker's requeue (``BrokerLink/requeuedHeader``), not a submission: its `reply_to`
-        /// is the job's own, so a second copy of it is answered nowhere.
-        package var requeued = false
-        /// A requeue's: the attempt it follows and the expiries counted so far (its headers).
-        package var requeuedAfter: Int? = nil
-        package var expiries: Int? = nil
+        /// Set for a worker's requeue (its headers), nil for a submission.
+        package var requeue: RequeueMark?
 
         package init(
             tag: UInt64, validation: Result<JobRequest, JobRejection>, body: String, submitter: String?, redelivered: Bool, replyTo: String?,
-            correlationID: String?, sentAt: Double?, requeued: Bool = false, requeuedAfter: Int? = nil, expiries: Int? = nil
+            correlationID: String?, sentAt: Double?, requeue: RequeueMark? = nil
         ) {
             self.tag = tag
             self.validation = validation
@@ -92,8 +88,22 @@ package struct WorkerStateMachine {
             self.replyTo = replyTo
             self.correlationID = correlationID
             self.sentAt = sentAt
-            self.requeued = requeued
-            self.requeuedAfter = requeuedAfter
+            self.requeue = requeue
+        }
+
+        /// Whether this is a worker's requeue: its `reply_to` is the job's own, so a second copy
+        /// of it is answered nowhere.
+        package var requeued: Bool { requeue != nil }
+    }
+
+    /// What a requeued job message says of the job (headers `x-genworker-attempt`,
+    /// `x-genworker-expiries`): the attempt it follows and the expiries counted so far.
+    package struct RequeueMark: Sendable {
+        package var after: Int?
+        package var expiries: Int?
+
+        package init(after: Int?, expiries: Int?) {
+            self.after = after
             self.expiries = expiries
         }
     }
@@ -342,10 +352,8 @@ package struct WorkerStateMachine {
             record.replyTo = incoming.replyTo
             record.correlationID = incoming.correlationID
             record.submitter = incoming.submitter
-            if incoming.requeued {
-                record.requeuedAfter = incoming.requeuedAfter
-                record.expiries = incoming.expiries
-            }
+            record.requeuedAfter = incoming.requeue?.after
+            record.expiries = incoming.requeue?.expiries
             claims[record.ref] = PendingClaim(record: record, run: run, job: job, slot: slot, incoming: incoming, writtenAt: now.monotonic)
             actions += write(record, now: now)
             actions += balanceIntake()
