@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "gw_process.h"
 
+#include <malloc.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -26,3 +27,5 @@ int gw_process_exited(int status) { return WIFEXITED(status); }
 int gw_process_exit_status(int status) { return WEXITSTATUS(status); }
 int gw_process_signaled(int status) { return WIFSIGNALED(status); }
 int gw_process_term_signal(int status) { return WTERMSIG(status); }
+
+void gw_process_release_free_heap(void) { malloc_trim(0); }

@@ -81,6 +81,11 @@ public enum ProcessTree {
         }
     }
 
+    /// Gives the heap's free pages back to the system (glibc's `malloc_trim`): after a burst of
+    /// allocations (the ledger catch-up decodes the whole window) the freed memory otherwise
+    /// stays resident.
+    package static func releaseFreeHeap() { gw_process_release_free_heap() }
+
     /// Becomes the child subreaper: orphaned descendants are re-parented to this process
     /// instead of init, so they stay visible and reapable.
     public static func becomeSubreaper() -> Bool { gw_process_set_child_subreaper() == 0 }

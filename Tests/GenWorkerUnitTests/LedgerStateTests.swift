@@ -201,6 +201,26 @@ final class LedgerStateTests: XCTestCase {
         XCTAssertEqual(state.jobs["flood"]?.excused, 6, "counted by the intake past topology.delivery_limit (JobIntakeTests)")
     }
 
+    func testAWorkersFoldKeepsOfAnEndedJobWhatItsDecisionsNeed() {
+        var slim = LedgerState(retention: 3600, detail: .decisions)
+        _ = slim.apply(record(.claim, "w1", id: "j", ref: "c1"), at: t0)
+        _ = apply(record(.claim, "w1", id: "j", ref: "c1"))
+        var r = LedgerRecord(kind: .end, worker: "w1", at: t0, ref: "e1", id: "j", attempt: 1)
+        r.result = JobEvent(id: "j", task: "t2v-A14B", event: .completed, worker: "w1")
+        r.result?.logTail = ["a line", "another"]
+        r.result?.output = "/out/j.mp4"
+        guard case .endDecided(_, _, true, let replies)? = slim.apply(.record(r), at: t0).first else { return XCTFail() }
+        XCTAssertEqual(replies.map(\.replyTo), ["reply-c1"], "the result still reaches every reply_to")
+        _ = apply(.record(r))
+        XCTAssertNil(slim.jobs["j"]?.result?.logTail, "a worker keeps no log tail")
+        XCTAssertEqual(slim.jobs["j"]?.result?.output, "/out/j.mp4", "but the result a duplicate is answered with")
+        XCTAssertEqual(state.jobs["j"]?.result?.logTail ?? [], ["a line", "another"], "the dashboard and the CLI keep it")
+        guard case .claimDecided(_, _, .ended(let answer))? = slim.apply(record(.claim, "w2", id: "j", ref: "c2"), at: t0).first else {
+            return XCTFail()
+        }
+        XCTAssertEqual(answer.status, .completed)
+    }
+
     func testAReleaseRequeuesWithoutCountingAnAttemptAndOnlyFromTheOwner() {
         _ = apply(record(.claim, "w1", id: "j", ref: "c1"))
         guard case .expiryDecided(_, _, false, _)? = apply(record(.release, "w2", id: "j", attempt: 1, ref: "r0")).first else { return XCTFail() }

@@ -25,4 +25,7 @@ int gw_process_exit_status(int status);
 int gw_process_signaled(int status);
 int gw_process_term_signal(int status);
 
+/// malloc_trim(0): gives the heap's free pages back to the system (glibc).
+void gw_process_release_free_heap(void);
+
 #endif

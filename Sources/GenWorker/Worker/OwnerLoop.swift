@@ -148,6 +148,8 @@ final class OwnerLoop {
                 servedSinceLastLoss = true
                 let took = (ContinuousClock.now - started).inSeconds
                 metrics.ledgerCaughtUp(seconds: took, records: machine.ledger.folded - before)
+                // The catch-up decoded the whole window: give the freed heap back to the system.
+                ProcessTree.releaseFreeHeap()
                 logger.info(
                     "ledger caught up: \(machine.ledger.folded - before) record(s) in \(String(format: "%.3f", took)) s, \(machine.ledger.jobs.count) job(s) in the window"
                 )

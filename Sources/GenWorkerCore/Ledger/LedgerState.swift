@@ -122,7 +122,18 @@ public struct LedgerState: Sendable {
         case ended(JobEvent)
     }
 
+    /// How much of an ended job a fold keeps.
+    public enum Detail: Sendable {
+        /// Everything: attempts, progress, the result with its log tail (the dashboard, `genworker status`).
+        case full
+        /// What a worker's decisions need of an ended job: its result, without the log tail
+        /// (a duplicate is answered with it; the results queue had the whole result). A window
+        /// of ended jobs then costs a worker little memory.
+        case decisions
+    }
+
     public let retention: TimeInterval
+    public let detail: Detail
     public private(set) var jobs: [String: Job] = [:]
     public private(set) var workers: [String: WorkerView] = [:]
     /// Jobs whose last expiry may yet be excused, by the expired owner's name (see `Job.expiredLife`).
@@ -133,7 +144,10 @@ public struct LedgerState: Sendable {
     public private(set) var forged = 0
     private var lastPrune: Date?
 
-    public init(retention: TimeInterval) { self.retention = retention }
+    public init(retention: TimeInterval, detail: Detail = .full) {
+        self.retention = retention
+        self.detail = detail
+    }
 
     /// Folds one entry, seen at `now` on the folding side's own clock (a worker passes its
     /// monotonic ``WorkerClock``). Record times (`at`) only date what a replayed record shows
@@ -364,6 +378,13 @@ public struct LedgerState: Sendable {
             job.state = .ended
             job.result = result
             job.body = nil
+            if detail == .decisions {
+                job.result?.logTail = nil
+                job.result?.progress = nil
+                job.progress = nil
+                job.step = nil
+                job.attempts = job.attempts.suffix(1)
+            }
             job.lastChange = now
             job.lastSeen = seen
             jobs[id] = job

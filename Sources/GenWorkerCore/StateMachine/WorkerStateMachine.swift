@@ -254,7 +254,7 @@ package struct WorkerStateMachine {
     package init(settings: Settings, intake: JobIntake, retention: TimeInterval) {
         self.settings = settings
         self.intake = intake
-        ledger = LedgerState(retention: retention)
+        ledger = LedgerState(retention: retention, detail: .decisions)
     }
 
     package init(configuration: WorkerConfiguration) {
