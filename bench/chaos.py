@@ -21,7 +21,7 @@ from --seed; --rounds repeats the whole set):
   h  ledger records (end, release, expire, heartbeat) forged by a broker user that is no worker
   kill    a worker SIGKILLed and restarted under its name
   cancel  cancels of running and of queued jobs
-  i  a job longer than the ledger window (--window, 60 s by default): once its claim has left
+  i  a job longer than the ledger window (--window, 120 s by default): once its claim has left
      the window, a duplicate of it is submitted with a reply_to, and its owner is SIGKILLed and
      restarted two leases later; the job is known to the others only from its owner's carry
      records. It comes first in each round: its run and its rerun each take window + 6 leases
@@ -941,7 +941,7 @@ def main():
     p.add_argument("--lease", type=float, default=10, help="jobs.lease_s of every worker")
     p.add_argument("--rounds", type=int, help="times the whole set of faults is injected (default: as fit the duration)")
     p.add_argument("--settle", type=float, default=120, help="seconds to wait for the last results")
-    p.add_argument("--window", type=float, default=60,
+    p.add_argument("--window", type=float, default=120,
                    help="topology.ledger_retention_h of every worker, in seconds (fault class i outlasts it)")
     a = p.parse_args()
     a.workers = [int(x) for x in a.workers.split(",")]

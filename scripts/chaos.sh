@@ -13,7 +13,7 @@ cd "$root"
 mode=${1:-short}
 shift || true
 case "$mode" in
-  short) args=(--duration 240 --jobs 300 --workers 1,2,3,4 --rounds 1 --settle 120) ;;
+  short) args=(--duration 240 --jobs 300 --workers 1,2,3,4 --rounds 1 --settle 240) ;;
   long) args=(--duration 2200 --jobs 2400 --workers 1,2,3,4 --settle 300) ;;
   *) echo "usage: scripts/chaos.sh short|long [bench/chaos.py options]" >&2; exit 2 ;;
 esac
