@@ -295,7 +295,8 @@ def ready(records=100_000):
         beat = {"ledger": 1, "kind": "heartbeat", "worker": "bench-%d" % (i % 8), "at": now, "ref": uuid.uuid4().hex,
                 "counter": i, "runs": [], "slots": 1, "node": "n", "version": "x"}
         for record in (claim, end, beat):
-            ch.basic_publish("", prefix + ".ledger", json.dumps(record).encode())
+            # As a worker writes them: with its user_id, which the broker checks (topology.ledger_writers).
+            ch.basic_publish("", prefix + ".ledger", json.dumps(record).encode(), pika.BasicProperties(user_id="guest"))
         n += 4
     conn.close()
     fill_s = time.time() - t0
