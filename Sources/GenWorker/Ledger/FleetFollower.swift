@@ -102,7 +102,6 @@ public final class FleetFollower: Service, Sendable {
 
     private func serve(_ connection: AMQPConnection, url: String, offset: inout Int64?) throws {
         let topology = configuration.topology
-        let writers = configuration.ledgerWriters
         defer { connection.close() }
         let control = try connection.openChannel()
         if configuration.worker.declareTopology { try Topology.declare(on: control, configuration: configuration) }
@@ -112,8 +111,7 @@ public final class FleetFollower: Service, Sendable {
         let queue = try events.declareQueue("", durable: false, exclusive: true, autoDelete: true).name
         try events.bindQueue(queue, exchange: topology.eventsExchange, routingKey: "*.progress")
         try events.consume(queue: queue, noAck: true)
-        let ledger = try connection.openChannel()
-        try LedgerStream.consume(on: ledger, from: LedgerStream.start(after: offset, topology: topology), prefetch: 2000, topology: topology)
+        var ledger = try LedgerCursor(channel: try connection.openChannel(), configuration: configuration, resumingAfter: offset, prefetch: 2000)
         let marker = LedgerRecord(kind: .marker, worker: "genworker-dashboard")
         // On the confirm channel: wait, so no confirm is left unclaimed.
         _ = try publisher.waitForConfirm(
@@ -121,7 +119,6 @@ public final class FleetFollower: Service, Sendable {
         var caughtUp = false
         view.setConnected(true)
         var nextDepths = ContinuousClock.now
-        var unacked = 0
         logger.info("dashboard: following \(topology.ledgerStream) through \(GenWorkerError.redacted(url: url))")
         while !isStopping {
             try runCommands(publisher)
@@ -131,32 +128,22 @@ public final class FleetFollower: Service, Sendable {
                 nextDepths = .now + .seconds(5)
             }
             guard let event = try connection.nextEvent(timeout: .seconds(1)) else {
-                if unacked > 0 {
-                    try ledger.ack(0, multiple: true)
-                    unacked = 0
-                }
+                try ledger.acknowledgeAll()
                 continue
             }
             switch event {
-            case .delivery(let delivery) where delivery.channel == ledger.id:
-                if let next = LedgerStream.next(after: delivery) { offset = next }
-                let entry = LedgerEntry.read(
-                    exchange: delivery.exchange, properties: delivery.properties, body: delivery.body, topology: topology,
-                    writers: writers, maxBytes: configuration.ledgerRecordLimit)
+            case .delivery(let delivery) where delivery.channel == ledger.channel.id:
+                let entry = try ledger.read(delivery)
+                offset = ledger.next ?? offset
                 var params: JobMessage?
                 if case .submitted = entry { params = try? ProtocolCoding.decode(JobMessage.self, from: delivery.body) }
-                if case .record(let record) = entry, record.kind == .marker, record.ref == marker.ref {
+                if LedgerCursor.isMarker(entry, marker) {
                     caughtUp = true
                     logger.info("dashboard: ledger caught up (\(view.health.jobs) jobs in the window)")
                 }
                 view.fold(
                     entry, params: params, requestedBy: delivery.properties.headers?["x-genworker-requested-by"]?.stringValue, at: Date(),
                     live: caughtUp)
-                unacked += 1
-                if unacked >= 500 {
-                    try ledger.ack(delivery.deliveryTag, multiple: true)
-                    unacked = 0
-                }
             case .delivery(let delivery) where delivery.channel == events.id:
                 if let event = try? JobEvent.decode(delivery.body), event.event == .progress { view.progress(event) }
             case .connectionClosed(let error):

@@ -11,30 +11,19 @@ public enum LedgerReader {
         connection: AMQPConnection, configuration: WorkerConfiguration, since: Date? = nil, timeout: Duration = .seconds(120)
     ) throws -> LedgerState {
         let topology = configuration.topology
-        let writers = configuration.ledgerWriters
-        let retention = topology.ledgerRetention
         let channel = try connection.openChannel()
         defer { try? channel.close() }
-        try LedgerStream.consume(
-            on: channel, from: LedgerStream.start(after: nil, since: since, topology: topology), prefetch: 2000, topology: topology)
+        var cursor = try LedgerCursor(channel: channel, configuration: configuration, resumingAfter: nil, since: since, prefetch: 2000)
         let marker = LedgerRecord(kind: .marker, worker: "genworker-cli")
         try LedgerStream.write(marker, on: channel, topology: topology)
-        var state = LedgerState(retention: retention)
+        var state = LedgerState(retention: topology.ledgerRetention)
         let deadline = ContinuousClock.now + timeout
-        var sinceAck = 0
         while ContinuousClock.now < deadline {
             switch try connection.nextEvent(timeout: deadline - .now) {
             case .delivery(let delivery)? where delivery.channel == channel.id:
-                let entry = LedgerEntry.read(
-                    exchange: delivery.exchange, properties: delivery.properties, body: delivery.body, topology: topology,
-                    writers: writers, maxBytes: configuration.ledgerRecordLimit)
-                let effects = state.apply(entry, at: Date(), live: false)
-                sinceAck += 1
-                if sinceAck >= 500 {
-                    try channel.ack(delivery.deliveryTag, multiple: true)
-                    sinceAck = 0
-                }
-                if effects.contains(.marker(ref: marker.ref)) { return state }
+                let entry = try cursor.read(delivery)
+                _ = state.apply(entry, at: Date(), live: false)
+                if LedgerCursor.isMarker(entry, marker) { return state }
             case .connectionClosed(let error)?:
                 throw error
             case .channelClosed(_, let code, let text)?:

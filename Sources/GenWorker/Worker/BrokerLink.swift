@@ -51,13 +51,6 @@ struct BrokerLink {
         self.metrics = metrics
     }
 
-    /// Follows the ledger stream from `offset` (the one after the last record folded), or,
-    /// on a first connection, from the start of the retention window.
-    func followLedger(from offset: Int64?) throws(AMQPError) {
-        let topology = configuration.topology
-        try LedgerStream.consume(on: ledger, from: LedgerStream.start(after: offset, topology: topology), prefetch: 1000, topology: topology)
-    }
-
     /// Appends a record to the ledger (see ``LedgerStream/write(_:on:topology:)``).
     /// A record that cannot be encoded (a result with a non-finite number) is written with
     /// its result stripped to what always encodes, as results are published: dropping it

@@ -27,9 +27,9 @@ final class OwnerLoop {
     private let warmRunners: [WarmRunner]
     private var watchdog: Watchdog?
     private let clock = WorkerClock()
-    /// `topology.ledger_writers`, resolved once.
-    private let ledgerWriters: Set<String>?
     /// The offset of the next ledger record to read (resumes the follower after a reconnect).
+    /// The ledger as this connection reads it.
+    private var ledgerCursor: LedgerCursor?
     private var ledgerOffset: Int64?
     /// Whether the current connection caught up (resets the reconnect backoff when it is lost).
     private var servedSinceLastLoss = false
@@ -40,7 +40,6 @@ final class OwnerLoop {
         self.metrics = metrics
         self.inbox = inbox
         validator = JobValidator(configuration: configuration)
-        ledgerWriters = configuration.ledgerWriters
         runner = JobRunner(configuration: configuration)
         machine = WorkerStateMachine(configuration: configuration)
         nodes = BrokerNodes(configuration)
@@ -127,8 +126,11 @@ final class OwnerLoop {
         defer {
             link?.connection.close()
             link = nil
+            ledgerCursor = nil
         }
-        try connected.followLedger(from: ledgerOffset)
+        // Follows the ledger from the offset after the last record folded, or, on a first
+        // connection, from the start of the window.
+        ledgerCursor = try LedgerCursor(channel: connected.ledger, configuration: configuration, resumingAfter: ledgerOffset)
         let started = ContinuousClock.now
         let before = machine.ledger.folded
         try perform(machine.connected(node: connected.node, now: now))
@@ -169,7 +171,10 @@ final class OwnerLoop {
             try takeUpdates()
             if done { return }
             let wait = max(machine.nextTick(now: now) - .now, .zero)
-            guard let event = try connected.connection.nextEvent(timeout: wait) else { continue }
+            guard let event = try connected.connection.nextEvent(timeout: wait) else {
+                try ledgerCursor?.acknowledgeAll()  // the stream is quiet
+                continue
+            }
             try handle(event)
         }
     }
@@ -194,11 +199,8 @@ final class OwnerLoop {
                         expiries: headers?[BrokerLink.expiriesHeader]?.intValue.map { Int($0) }) : nil)
             try perform(machine.receive(incoming, now: now))
         case .delivery(let delivery) where delivery.channel == link.ledger.id:
-            if let next = LedgerStream.next(after: delivery) { ledgerOffset = next }
-            let entry = LedgerEntry.read(
-                exchange: delivery.exchange, properties: delivery.properties, body: delivery.body, topology: configuration.topology,
-                writers: ledgerWriters, maxBytes: configuration.ledgerRecordLimit)
-            try link.ledger.ack(delivery.deliveryTag)
+            guard let entry = try ledgerCursor?.read(delivery) else { return }
+            ledgerOffset = ledgerCursor?.next ?? ledgerOffset
             // A cancel from the dashboard names the person behind it (the broker user is the dashboard's).
             let requestedBy = delivery.properties.headers?["x-genworker-requested-by"]?.stringValue
             try perform(machine.fold(entry, requestedBy: requestedBy, now: now))
