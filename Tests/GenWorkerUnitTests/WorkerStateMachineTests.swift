@@ -68,6 +68,13 @@ final class WorkerStateMachineTests: XCTestCase {
         return starts(echo(&m, claim, at: seconds)).first?.run
     }
 
+    /// `id` claimed at `seconds`, completed a second later, its result confirmed by the broker.
+    func completed(_ m: inout WorkerStateMachine, _ id: String, tag: UInt64, at seconds: Double) {
+        let number = run(&m, id, tag: tag, at: seconds)!
+        let end = m.runFinished(number, event: JobEvent(id: id, task: "t2v-A14B", event: .completed, worker: "w1"), now: at(seconds + 1))
+        _ = m.resultsPublished(published(echo(&m, end, at: seconds + 1)), accepted: [true], now: at(seconds + 1))
+    }
+
     func testAClaimRunsOnceItComesBackAndTheDeliveryIsAckedThen() {
         var m = machine()
         XCTAssertTrue(ready(&m).contains(.consume(true)))
@@ -151,9 +158,7 @@ final class WorkerStateMachineTests: XCTestCase {
     func testADuplicateAfterTheEndIsAnsweredOnItsReplyToOnly() {
         var m = machine()
         _ = ready(&m)
-        let number = run(&m, "a", tag: 1, at: 1)!
-        let counted = echo(&m, m.runFinished(number, event: JobEvent(id: "a", task: "t2v-A14B", event: .completed, worker: "w1"), now: at(2)), at: 2)
-        _ = m.resultsPublished(published(counted), accepted: [true], now: at(2))
+        completed(&m, "a", tag: 1, at: 1)
         let again = echo(&m, m.receive(incoming(2, "a", replyTo: "late", correlationID: "x"), now: at(3)), at: 3)
         XCTAssertTrue(starts(again).isEmpty)
         XCTAssertEqual(published(again).map(\.destination), [.reply(.init(replyTo: "late", correlationID: "x"))])
@@ -334,9 +339,7 @@ final class WorkerStateMachineTests: XCTestCase {
     func testAnAnsweredDuplicateIsAckedOnlyOnceItsAnswerIsConfirmed() {
         var m = machine()
         _ = ready(&m)
-        let number = run(&m, "a", tag: 1, at: 1)!
-        let counted = echo(&m, m.runFinished(number, event: JobEvent(id: "a", task: "t2v-A14B", event: .completed, worker: "w1"), now: at(2)), at: 2)
-        _ = m.resultsPublished(published(counted), accepted: [true], now: at(2))
+        completed(&m, "a", tag: 1, at: 1)
         let again = echo(&m, m.receive(incoming(2, "a", replyTo: "late", correlationID: "x"), now: at(3)), at: 3)
         XCTAssertFalse(again.contains(.ack(deliveryTag: 2)), "the delivery holds the answer until the broker has it")
         XCTAssertEqual(m.resultsPublished(published(again), accepted: [true], now: at(3.1)), [.ack(deliveryTag: 2)])

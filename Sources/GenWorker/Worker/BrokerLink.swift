@@ -101,9 +101,16 @@ struct BrokerLink {
 
     /// The headers that mark a job message as a worker's requeue, not a submission, and say
     /// which attempt it follows and how many expiries counted (see ``Requeue``).
-    static let requeuedHeader = "x-genworker-requeued"
-    static let attemptHeader = "x-genworker-attempt"
-    static let expiriesHeader = "x-genworker-expiries"
+    private static let requeuedHeader = "x-genworker-requeued"
+    private static let attemptHeader = "x-genworker-attempt"
+    private static let expiriesHeader = "x-genworker-expiries"
+
+    /// What a job message's headers say of it: a worker's requeue (and what it follows), or
+    /// nil for a submission. The reading side of ``requeue(_:)``.
+    static func requeueMark(_ headers: AMQPTable?) -> WorkerStateMachine.RequeueMark? {
+        guard headers?[requeuedHeader] == .bool(true) else { return nil }
+        return .init(after: headers?[attemptHeader]?.intValue.map { Int($0) }, expiries: headers?[expiriesHeader]?.intValue.map { Int($0) })
+    }
 
     /// Puts a job back into the jobs exchange (after an expiry or a release this worker wrote),
     /// with its first submitter's `reply_to`, and waits for the confirm. Marked as a requeue: a

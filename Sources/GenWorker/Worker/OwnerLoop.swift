@@ -188,15 +188,11 @@ final class OwnerLoop {
             let validation = Result { () throws(JobRejection) in
                 try validator.validate(body: delivery.body, fallbackID: delivery.properties.messageID)
             }
-            let headers = delivery.properties.headers
             let incoming = WorkerStateMachine.Incoming(
                 tag: delivery.deliveryTag, validation: validation, body: String(decoding: delivery.body, as: UTF8.self),
                 submitter: delivery.properties.userID, redelivered: delivery.redelivered, replyTo: delivery.properties.replyTo,
                 correlationID: delivery.properties.correlationID, sentAt: delivery.properties.timestamp.map(Double.init),
-                requeue: headers?[BrokerLink.requeuedHeader] == .bool(true)
-                    ? .init(
-                        after: headers?[BrokerLink.attemptHeader]?.intValue.map { Int($0) },
-                        expiries: headers?[BrokerLink.expiriesHeader]?.intValue.map { Int($0) }) : nil)
+                requeue: BrokerLink.requeueMark(delivery.properties.headers))
             try perform(machine.receive(incoming, now: now))
         case .delivery(let delivery) where delivery.channel == link.ledger.id:
             guard let entry = try ledgerCursor?.read(delivery) else { return }
