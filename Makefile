@@ -38,7 +38,7 @@ bench: deps broker
 	scripts/bench-amqp.sh
 
 chaos:
-	scripts/chaos.sh $(or $(CHAOS),short)
+	scripts/chaos.sh $(or $(CHAOS),long)
 
 clean:
 	scripts/broker.sh stop || true

@@ -13,10 +13,11 @@ import unittest
 CHECKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "history_check.py")
 
 
-def result(channel, job, event, t, **extra):
+def result(channel, job, event, t, worker="w1", **extra):
     """A recorded terminal result as bench/history_record.py writes it."""
     return dict({"channel": channel, "t": t, "routing_key": "%s.%s" % (job, event), "message_id": job,
-                 "correlation_id": None, "body": {"version": 1, "id": job, "event": event, "status": event}}, **extra)
+                 "correlation_id": None,
+                 "body": {"version": 1, "id": job, "event": event, "status": event, "worker": worker}}, **extra)
 
 
 class CheckerTest(unittest.TestCase):
@@ -72,13 +73,24 @@ class CheckerTest(unittest.TestCase):
     def test_two_terminal_events(self):
         self.assertViolates("duplicate", "A", [("start", "A", 1, 10), ("end", "A", 1, 15)],
                             [result("results", "A", "completed", 16), result("events", "A", "completed", 16),
-                             result("events", "A", "completed", 17)])
+                             result("events", "A", "completed", 17, worker="w2")])
 
     def test_two_replies_to_one_correlation_id(self):
         self.assertViolates("duplicate", "A", [("start", "A", 1, 10), ("end", "A", 1, 15)],
                             [result("results", "A", "completed", 16),
                              result("reply:q", "A", "completed", 16, correlation_id="c1"),
-                             result("reply:q", "A", "completed", 17, correlation_id="c1")])
+                             result("reply:q", "A", "completed", 17, worker="w2", correlation_id="c1")])
+
+    def test_two_results_with_different_bodies_of_one_event(self):
+        self.assertViolates("duplicate", "A", [("start", "A", 1, 10), ("end", "A", 1, 15)],
+                            [result("results", "A", "completed", 16), result("results", "A", "completed", 17, worker="w2")])
+
+    def test_one_result_published_again_is_counted_not_a_violation(self):
+        code, out = self.check([("start", "A", 1, 10), ("end", "A", 1, 15)],
+                               [result("results", "A", "completed", 16), result("results", "A", "completed", 40),
+                                result("events", "A", "completed", 16)])
+        self.assertEqual(code, 0, out)
+        self.assertIn("(1 republished copies)", out)
 
     def test_one_result_per_channel_and_per_correlation_id_is_clean(self):
         started = dict(result("events", "A", "started", 11), routing_key="A.started")
