@@ -308,7 +308,9 @@ def ready(records=100_000):
         time.sleep(0.02)
         text = open(log).read()
     ready_s = time.time() - t_start
-    rss_kib = int(next(l.split()[1] for l in open("/proc/%d/status" % worker.pid) if l.startswith("VmRSS:")))
+    status_lines = open("/proc/%d/status" % worker.pid).read().splitlines()
+    kib = {l.split(":")[0]: int(l.split()[1]) for l in status_lines if l.startswith(("VmRSS:", "RssAnon:", "RssFile:"))}
+    rss_kib = kib["VmRSS"]
     caught = next((l for l in text.splitlines() if "ledger caught up" in l), "")
     t1 = time.time()
     status = subprocess.run([NEW, "status", "--config", config, "fy000123"], stdout=subprocess.PIPE, text=True)
@@ -317,6 +319,8 @@ def ready(records=100_000):
     worker.wait(60)
     return {"records": records, "fill_s": round(fill_s, 1), "run_to_consuming_s": round(ready_s, 2),
             "worker_log": caught.split("] ", 1)[-1], "worker_rss_mib_after_catch_up": round(rss_kib / 1024, 1),
+            # heap and stacks apart from the binary's pages (code the catch-up touched)
+            "worker_rss_anon_mib": round(kib["RssAnon"] / 1024, 1), "worker_rss_file_mib": round(kib["RssFile"] / 1024, 1),
             "status_cli_s": round(status_s, 2), "status_ok": status.returncode == 0 and '"state":"ended"' in status.stdout}
 
 

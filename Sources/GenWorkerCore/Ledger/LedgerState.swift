@@ -67,28 +67,65 @@ public struct LedgerState: Sendable {
         /// host) must still reach the limit, so ``JobIntake`` counts those past the limit again.
         public var excused = 0
         /// The life of the heartbeat that last renewed the live attempt.
-        package var renewLife: String?
+        package var renewLife: String? {
+            get { run.renewLife }
+            set { run.renewLife = newValue }
+        }
         /// The owner, life and last renewal counter of the last expired attempt, until that
         /// life is heard again (with a higher counter: a heartbeat written after the cut).
-        package var expiredLife: (worker: String, life: String, counter: Int)?
+        package var expiredLife: (worker: String, life: String, counter: Int)? {
+            get { run.expiredLife }
+            set { run.expiredLife = newValue }
+        }
         /// The renewal counter that last renewed the live attempt (-1: its claim).
-        public var renewCounter = -1
+        public var renewCounter: Int {
+            get { run.renewCounter }
+            set { run.renewCounter = newValue }
+        }
         /// When the live attempt's last renewal was seen, on the folding side's clock (never a record's `at`).
-        public var renewedAt: Date?
+        public var renewedAt: Date? {
+            get { run.renewedAt }
+            set { run.renewedAt = newValue }
+        }
         /// When the live attempt was last renewed, as its writer dated the record (for display only).
-        public var renewalWrittenAt: Date?
-        public var progress: JobProgress?
-        public var step: String?
-        public var result: JobEvent?
+        public var renewalWrittenAt: Date? {
+            get { run.renewalWrittenAt }
+            set { run.renewalWrittenAt = newValue }
+        }
+        public var progress: JobProgress? {
+            get { run.progress }
+            set { run.progress = newValue }
+        }
+        public var step: String? {
+            get { run.step }
+            set { run.step = newValue }
+        }
+        /// The job message of the live (or last expired) attempt, to requeue it.
+        public var body: String? {
+            get { run.body }
+            set { run.body = newValue }
+        }
+        public var result: JobEvent? {
+            get { boxedResult?.value }
+            set { boxedResult = newValue.map(Boxed.init) }
+        }
         public var replies: [Reply] = []
         /// Users who cancelled it (nil: a cancel without `user_id`).
         public var cancelledBy: [String?] = []
-        /// The job message of the live (or last expired) attempt, to requeue it.
-        public var body: String?
         public var lastChange: Date
         /// When this fold last saw the job change, on its own clock: what pruning reads, so
         /// that neither a writer's clock nor replaying decides what a reader forgets.
         public var lastSeen: Date
+        // A window holds tens of thousands of jobs in a dictionary that stores each `Job`
+        // inline, in buckets kept at most 3/4 full (25,000 jobs: 65,536 buckets). So what
+        // only a live or expired attempt has, and the result, live behind one pointer each:
+        // 600 bytes a job before, 136 after (fleet_bench.py ready, docs/benchmarks.md).
+        private var boxedResult: Boxed<JobEvent>?
+        private var boxedRun: Boxed<RunDetail>?
+        private var run: RunDetail {
+            get { boxedRun?.value ?? RunDetail() }
+            set { boxedRun = newValue.isEmpty ? nil : Boxed(newValue) }
+        }
 
         package init(id: String, at: Date) {
             self.id = id
@@ -98,6 +135,29 @@ public struct LedgerState: Sendable {
 
         /// The attempt now running, if any.
         public var live: Attempt? { state == .running ? attempts.last : nil }
+    }
+
+    /// What a job has only while an attempt is live or after one expired (see `Job`).
+    private struct RunDetail: Sendable {
+        var renewLife: String?
+        var expiredLife: (worker: String, life: String, counter: Int)?
+        var renewCounter = -1
+        var renewedAt: Date?
+        var renewalWrittenAt: Date?
+        var progress: JobProgress?
+        var step: String?
+        var body: String?
+
+        var isEmpty: Bool {
+            renewLife == nil && expiredLife == nil && renewCounter == -1 && renewedAt == nil && renewalWrittenAt == nil
+                && progress == nil && step == nil && body == nil
+        }
+    }
+
+    /// An immutable value on the heap: a setter replaces the box, so `Job` keeps value semantics.
+    private final class Boxed<Value: Sendable>: Sendable {
+        let value: Value
+        init(_ value: Value) { self.value = value }
     }
 
     /// A worker as its heartbeats describe it.
@@ -383,6 +443,11 @@ public struct LedgerState: Sendable {
                 job.result?.progress = nil
                 job.progress = nil
                 job.step = nil
+                // The attempt is over: nothing renews or expires it again.
+                job.renewLife = nil
+                job.renewCounter = -1
+                job.renewedAt = nil
+                job.renewalWrittenAt = nil
                 job.attempts = job.attempts.suffix(1)
             }
             job.lastChange = now
