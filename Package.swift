@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.0.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // rabbitmq-c 0.11 from the system (Debian: librabbitmq-dev).
@@ -40,7 +41,8 @@ let package = Package(
         // Connections and channels over rabbitmq-c: one owner thread per connection; no C type above it.
         .target(name: "AMQP", dependencies: ["CRabbitMQ", "CRabbitMQShim", "WakePipe", "AMQPTypes"]),
         // The pure core: protocol messages and validation, configuration, Wan2.2 command lines,
-        // the ledger fold, the intake, the worker's state machine, the fleet view. No broker
+        // the ledger fold, the intake, the worker's state machine, the fleet view, the artifacts'
+        // primitives (SigV4, webhook signatures, address policy, content sniffing). No broker
         // connection, no processes, no networking: everything here is unit-tested without a broker.
         .target(
             name: "GenWorkerCore",
@@ -48,6 +50,7 @@ let package = Package(
                 "AMQPTypes",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // Child processes: spawning in a session, the process tree, the supervisor, the warm
