@@ -1,5 +1,5 @@
 # The two commands of the README's quick start: `make run` and `make test`.
-.PHONY: run fleet test lint format deps broker broker-stop cluster cluster-stop build bench chaos clean
+.PHONY: run fleet test lint format deps broker broker-stop s3 s3-stop cluster cluster-stop build bench chaos clean
 
 run: deps broker build
 	scripts/demo.sh
@@ -25,6 +25,12 @@ broker:
 broker-stop:
 	scripts/broker.sh stop
 
+s3:
+	scripts/s3.sh start
+
+s3-stop:
+	scripts/s3.sh stop
+
 cluster:
 	scripts/cluster.sh start
 
@@ -43,4 +49,5 @@ chaos:
 clean:
 	scripts/broker.sh stop || true
 	scripts/cluster.sh stop || true
+	scripts/s3.sh stop || true
 	rm -rf .build .run
