@@ -8,7 +8,7 @@ let package = Package(
     products: [
         .executable(name: "genworker", targets: ["genworker"]),
         .library(name: "AMQP", targets: ["AMQP"]),
-        .library(name: "GenWorker", targets: ["GenWorker", "GenWorkerCore", "Supervision", "GenWorkerWeb"]),
+        .library(name: "GenWorker", targets: ["GenWorker", "GenWorkerCore", "Supervision", "Transfer", "GenWorkerWeb"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.0.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
     ],
     targets: [
         // rabbitmq-c 0.11 from the system (Debian: librabbitmq-dev).
@@ -71,12 +73,27 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
+        // Files over HTTP for a job (AsyncHTTPClient, so SwiftNIO): inputs fetched by URL under
+        // the egress rules, videos uploaded to an S3-compatible store or a job's presigned URL
+        // (`genworker transfer`, a supervised child process), signed webhooks (a service of `genworker run`).
+        .target(
+            name: "Transfer",
+            dependencies: [
+                "GenWorkerCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // The web side (Hummingbird, so SwiftNIO): the dashboard, the metrics endpoint, and
         // `genworker run`'s service group.
         .target(
             name: "GenWorkerWeb",
             dependencies: [
-                "GenWorker", "GenWorkerCore",
+                "GenWorker", "GenWorkerCore", "Transfer",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -89,7 +106,7 @@ let package = Package(
         .executableTarget(
             name: "genworker",
             dependencies: [
-                "GenWorkerWeb", "GenWorker", "GenWorkerCore", "AMQP",
+                "GenWorkerWeb", "GenWorker", "GenWorkerCore", "AMQP", "Transfer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -121,7 +138,7 @@ let package = Package(
         .testTarget(
             name: "GenWorkerIntegrationTests",
             dependencies: [
-                "GenWorkerWeb", "GenWorker", "GenWorkerCore", "Supervision", "AMQP", "BrokerTestSupport", "TestSupport",
+                "GenWorkerWeb", "GenWorker", "GenWorkerCore", "Supervision", "AMQP", "Transfer", "BrokerTestSupport", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

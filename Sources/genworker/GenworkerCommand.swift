@@ -10,6 +10,7 @@ struct GenworkerCommand: AsyncParsableCommand {
         abstract: "Runs Wan2.2 video-generation jobs from RabbitMQ, and talks to the workers.",
         subcommands: [
             Run.self, Submit.self, Cancel.self, Watch.self, Status.self, Jobs.self, Workers.self, Dashboard.self, HashPassword.self, Declare.self,
+            TransferCommand.self,
         ])
 
     /// Usage errors (bad arguments) print the usage and exit 64; a runtime failure (a

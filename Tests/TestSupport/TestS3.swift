@@ -10,16 +10,16 @@ public enum TestS3 {
         public let secretAccessKey: String
     }
 
-    private static let environment = ProcessInfo.processInfo.environment
-    public static let port = Int(environment["GENWORKER_S3_PORT"] ?? "") ?? 8533
+    private static let processEnvironment = ProcessInfo.processInfo.environment
+    public static let port = Int(processEnvironment["GENWORKER_S3_PORT"] ?? "") ?? 8533
     /// The endpoint, path-style: `URL/BUCKET/KEY`.
-    public static let url = environment["GENWORKER_S3_URL"] ?? "http://127.0.0.1:\(port)"
+    public static let url = processEnvironment["GENWORKER_S3_URL"] ?? "http://127.0.0.1:\(port)"
     public static let region = "us-east-1"
 
     /// Every action on every bucket.
     public static let admin = Identity(
-        accessKeyID: environment["GENWORKER_S3_ACCESS_KEY_ID"] ?? "genworker-test",
-        secretAccessKey: environment["GENWORKER_S3_SECRET_ACCESS_KEY"] ?? "genworker-test-secret-not-for-production"
+        accessKeyID: processEnvironment["GENWORKER_S3_ACCESS_KEY_ID"] ?? "genworker-test",
+        secretAccessKey: processEnvironment["GENWORKER_S3_SECRET_ACCESS_KEY"] ?? "genworker-test-secret-not-for-production"
     )
     /// Read and List on every bucket; a write is refused with 403 AccessDenied.
     public static let readOnly = Identity(

@@ -13,6 +13,7 @@ Behaviour for tests and demos comes from directives inside the prompt:
   [[record_sigterm]]    on SIGTERM, write the time to SAVE_FILE.sigterm, then exit 143 (benchmarks)
   [[noop]]              write an empty-ish video at once and exit (throughput benchmarks)
   [[ignore_stop]]       block SIGUSR1 while sampling (a warm runner stuck in a native call)
+  [[video_mb=300]]      pad the video with this many MiB (uploads that take a while)
 Building a pipeline (wan.WanT2V(...) etc., examples/standin/wan) takes GENWORKER_STANDIN_BUILD_S
 seconds (default 0), as loading the weights does.
 With GENWORKER_STANDIN_LEDGER set (env.set in the worker config), it appends "start ID PID TIME"
@@ -199,6 +200,11 @@ def _generate(args):
         size = f"{max(16, w // 16) // 2 * 2}x{max(16, h // 16) // 2 * 2}"
         subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-f", "lavfi", "-i", f"testsrc=size={size}:rate={FPS[args.task]}",
                         "-t", "0.5", "-pix_fmt", "yuv420p", "-f", "mp4", args.save_file], check=False)
+        pad = directive(prompt, "video_mb")
+        if pad and os.path.exists(args.save_file):
+            with open(args.save_file, "r+b") as f:  # trailing bytes: players ignore them
+                f.seek(0, 2)
+                f.truncate(f.tell() + int(pad) * (1 << 20))
     exit_code = directive(prompt, "exit")
     if exit_code:
         sys.exit(int(exit_code))

@@ -23,14 +23,34 @@ struct JobRunner: Sendable {
         let runDirectory = Self.runDirectory(outputs: configuration.outputs.dir, id: job.id, attempt: attempt)
         let outputPath = (runDirectory as NSString).appendingPathComponent("\(job.id).mp4")
         let workDirectory = (runDirectory as NSString).appendingPathComponent("work")
+        let inputsDirectory = (runDirectory as NSString).appendingPathComponent("inputs")
+        let transferFiles = ["fetch.plan.json", "fetch.report.json", "upload.plan.json", "upload.report.json"].map {
+            (runDirectory as NSString).appendingPathComponent($0)
+        }
         try? FileManager.default.removeItem(atPath: runDirectory)
         try? FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
         defer {
             try? FileManager.default.removeItem(atPath: workDirectory)
+            try? FileManager.default.removeItem(atPath: inputsDirectory)
+            for file in transferFiles { unlink(file) }  // a plan may hold the job's presigned URL
             rmdir(runDirectory)  // gone when empty (a real generate.py writes nothing else)
         }
 
         var steps: [(name: JobStep, spec: ProcessSpec)] = []
+        var job = job
+        if !job.remoteInputs.isEmpty {
+            try? FileManager.default.createDirectory(atPath: inputsDirectory, withIntermediateDirectories: true)
+            var plan = TransferPlan(job: job.id, configuration: configuration)
+            var local: [String: String] = [:]
+            for input in job.remoteInputs {
+                let destination = (inputsDirectory as NSString).appendingPathComponent(
+                    TransferStep.inputFileName(param: input.name, source: input.input, media: input.media))
+                plan.fetches.append(.init(param: input.name, source: input.input, media: input.media, destination: destination))
+                local[input.name] = destination
+            }
+            steps.append((.fetch, transferSpec(plan, plan: transferFiles[0], report: transferFiles[1])))
+            job = job.localized(local)
+        }
         var preprocessedInto: String?
         if WanCommand.preprocesses(job) {
             try? FileManager.default.removeItem(atPath: workDirectory)
@@ -50,17 +70,34 @@ struct JobRunner: Sendable {
                     for: job, configuration: configuration, outputPath: outputPath,
                     devices: devices, preprocessedInto: preprocessedInto)
             ))
+        if configuration.outputs.store == .s3 || job.output != nil {
+            var plan = TransferPlan(job: job.id, configuration: configuration)
+            let key = TransferStep.outputKey(prefix: configuration.outputs.prefix, id: job.id, attempt: attempt)
+            plan.upload = .init(file: outputPath, target: job.output.map { .url($0) } ?? .store(key: key))
+            steps.append((.upload, transferSpec(plan, plan: transferFiles[2], report: transferFiles[3])))
+        }
 
         var event = JobEvent(id: job.id, task: job.task.rawValue, event: .failed, worker: configuration.worker.name)
         event.redelivered = redelivered
         let deadline = ContinuousClock.now + job.timeout
 
+        var stored: TransferReport.Stored?
         func finish(_ kind: JobEventKind, _ reason: JobReason?, _ message: String) -> JobEvent {
             event.event = kind
             event.status = kind
             event.reason = reason
             event.message = message
-            if kind == .completed { event.output = Self.finalPath(outputs: configuration.outputs.dir, id: job.id) } else { unlink(outputPath) }
+            event.outputURI = stored?.uri
+            event.outputURL = stored?.url
+            event.outputBytes = stored?.bytes
+            event.outputSHA256 = stored?.sha256
+            // A video stays on the disk when it is the result (no store, or `keep_local`), and
+            // when its upload failed: nothing made is lost; otherwise it goes once stored.
+            if (kind == .completed && (stored == nil || configuration.outputs.keepLocal)) || reason == .uploadFailed {
+                event.output = Self.finalPath(outputs: configuration.outputs.dir, id: job.id)
+            } else {
+                unlink(outputPath)
+            }
             return event
         }
 
@@ -112,15 +149,25 @@ struct JobRunner: Sendable {
                 run, prefix: prefix, timeout: job.timeout, grace: configuration.supervisor.grace,
                 isShuttingDown: isShuttingDown()
             ) {
-                if isLast {
+                switch step.name {
+                case .generate:
                     var info = stat()
                     return stat(outputPath, &info) == 0 && info.st_size > 0 ? nil : "the generator exited 0 but wrote no video"
+                case .preprocess:
+                    let expected = ["src_pose.mp4", "src_face.mp4", "src_ref.png"]
+                    return expected.first { !FileManager.default.fileExists(atPath: (workDirectory as NSString).appendingPathComponent($0)) }
+                        .map { "exited 0 but wrote no \($0)" }
+                case .fetch, .upload:
+                    return nil
                 }
-                let expected = ["src_pose.mp4", "src_face.mp4", "src_ref.png"]
-                return expected.first { !FileManager.default.fileExists(atPath: (workDirectory as NSString).appendingPathComponent($0)) }
-                    .map { "exited 0 but wrote no \($0)" }
             }
-            switch outcome {
+            if step.name == .upload, case .nextStep = outcome {
+                guard let report = Self.readReport(transferFiles[3]), let report = report.stored else {
+                    return finish(.failed, .uploadFailed, "upload: the transfer reported nothing")
+                }
+                stored = report
+            }
+            switch Self.transferOutcome(outcome, step: step.name, run: run) {
             case .nextStep:
                 if isLast { return finish(.completed, nil, "completed") }
             case .ended(let kind, let reason, let message):
@@ -132,6 +179,32 @@ struct JobRunner: Sendable {
             }
         }
         return finish(.failed, .spawnFailed, "no step ran")
+    }
+
+    /// A `fetch` or `upload` step's process, for `plan` (written to `plan`, its report to `report`).
+    private func transferSpec(_ transfer: TransferPlan, plan: String, report: String) -> ProcessSpec {
+        if let data = try? JSONEncoder().encode(transfer) { FileManager.default.createFile(atPath: plan, contents: data) }
+        return TransferStep.spec(
+            program: SessionSpawn.besideExecutable("genworker"), plan: plan, report: report,
+            fetchTimeoutSeconds: configuration.inputs.fetchTimeoutSeconds)
+    }
+
+    static func readReport(_ path: String) -> TransferReport? {
+        FileManager.default.contents(atPath: path).flatMap { try? JSONDecoder().decode(TransferReport.self, from: $0) }
+    }
+
+    /// A transfer step's exit status says which failure it was (``TransferExit``); its last
+    /// line says what, naming the URL or the store and the HTTP status.
+    static func transferOutcome(_ outcome: StepOutcome, step: JobStep, run: SupervisedRun) -> StepOutcome {
+        guard step == .fetch || step == .upload, case .ended(.failed, .exitCode, let message) = outcome,
+            case .exited(let code)? = run.termination, let exit = TransferExit(rawValue: code)
+        else { return outcome }
+        let said = run.logTail.last.map { "\(step.rawValue): \($0)" } ?? message
+        switch exit {
+        case .invalidInput: return .ended(.failed, .invalidInput, said)
+        case .uploadFailed: return .ended(.failed, .uploadFailed, said)
+        case .done, .badPlan: return .ended(.failed, .exitCode, said)
+        }
     }
 
     /// Where attempt `attempt` of `id` writes its video and work files: a directory of its own,

@@ -34,12 +34,19 @@ final class OwnerLoop {
     /// Whether the current connection caught up (resets the reconnect backoff when it is lost).
     private var servedSinceLastLoss = false
 
-    init(configuration: WorkerConfiguration, logger: Logger, metrics: WorkerMetrics, inbox: WorkerInbox) {
+    /// Where jobs' events go besides AMQP (`webhooks`); nil: no signing secret, webhooks refused.
+    private let webhooks: (any WebhookSink)?
+    /// The webhooks of jobs this worker took, by id, until their result is out (bounded:
+    /// a job taken here may end elsewhere).
+    private var hooks: [String: Webhook] = [:]
+
+    init(configuration: WorkerConfiguration, logger: Logger, metrics: WorkerMetrics, inbox: WorkerInbox, webhooks: (any WebhookSink)? = nil) {
         self.configuration = configuration
         self.logger = logger
         self.metrics = metrics
         self.inbox = inbox
-        validator = JobValidator(configuration: configuration)
+        self.webhooks = webhooks
+        validator = JobValidator(configuration: configuration, acceptsWebhooks: webhooks != nil)
         runner = JobRunner(configuration: configuration)
         machine = WorkerStateMachine(configuration: configuration)
         nodes = BrokerNodes(configuration)
@@ -168,6 +175,7 @@ final class OwnerLoop {
             // The fence first: a worker waking from a freeze must not publish what it no longer owns.
             let (actions, done) = machine.tick(now: now)
             try perform(actions)
+            try checkOutputsSpace()
             try takeUpdates()
             if done { return }
             let wait = max(machine.nextTick(now: now) - .now, .zero)
@@ -179,6 +187,20 @@ final class OwnerLoop {
         }
     }
 
+    /// When the outputs disk was last measured (`outputs.min_free_mb`).
+    private var spaceCheckedAt: ContinuousClock.Instant?
+
+    /// At most every 5 s: statvfs of `outputs.dir`, told to the machine.
+    private func checkOutputsSpace() throws {
+        let floor = configuration.outputs.minFreeMB
+        guard floor > 0, spaceCheckedAt.map({ .now - $0 >= .seconds(5) }) ?? true else { return }
+        spaceCheckedAt = .now
+        var info = statvfs()
+        guard statvfs(configuration.outputs.dir, &info) == 0 else { return }
+        let freeMB = Int((UInt64(info.f_bavail) * UInt64(info.f_frsize)) >> 20)
+        try perform(machine.outputsSpace(freeMB: freeMB, floorMB: floor))
+    }
+
     private var now: WorkerStateMachine.Now { .init(monotonic: .now, steady: clock.steady, wall: clock.wall) }
 
     private func handle(_ event: AMQPEvent) throws {
@@ -187,6 +209,10 @@ final class OwnerLoop {
         case .delivery(let delivery) where delivery.channel == link.jobs.id:
             let validation = Result { () throws(JobRejection) in
                 try validator.validate(body: delivery.body, fallbackID: delivery.properties.messageID)
+            }
+            if case .success(let job) = validation, let hook = job.webhook {
+                if hooks.count >= 10_000 { hooks.remove(at: hooks.startIndex) }
+                hooks[job.id] = hook
             }
             let incoming = WorkerStateMachine.Incoming(
                 tag: delivery.deliveryTag, validation: validation, body: String(decoding: delivery.body, as: UTF8.self),
@@ -282,10 +308,15 @@ final class OwnerLoop {
                 broker { try $0.settle(tag, requeue: requeue) }
             case .publishEvent(let event):
                 broker { try $0.publish(event) }
+                if let hook = hooks[event.id] { webhooks?.deliver(event, to: hook) }
             case .publishResults(let items):
                 var accepted: [Bool]?
                 broker { accepted = try $0.publishResults(items.map { ($0.event, $0.destination) }) }
                 if let accepted {
+                    // The result reached the results queue (the events exchange): now its webhook.
+                    for (item, taken) in zip(items, accepted) where taken && item.destination == .results {
+                        if let hook = hooks.removeValue(forKey: item.event.id) { webhooks?.deliver(item.event, to: hook) }
+                    }
                     do { try perform(machine.resultsPublished(items, accepted: accepted, now: now)) } catch { failure = failure ?? error }
                 }
             case .requeue(let requeue):

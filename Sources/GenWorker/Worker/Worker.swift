@@ -65,10 +65,13 @@ public final class Worker: Sendable {
     let logger: Logger
     let metrics = WorkerMetrics()
     let inbox = WorkerInbox()
+    let webhooks: (any WebhookSink)?
 
-    public init(configuration: WorkerConfiguration, logger: Logger = Logger(label: "genworker")) {
+    /// `webhooks`: where jobs' events go for their webhooks (nil: jobs with one are refused).
+    public init(configuration: WorkerConfiguration, logger: Logger = Logger(label: "genworker"), webhooks: (any WebhookSink)? = nil) {
         self.configuration = configuration
         self.logger = logger
+        self.webhooks = webhooks
     }
 
     /// True while connected and consuming jobs (`/readyz`).
@@ -84,6 +87,6 @@ public final class Worker: Sendable {
     public func run() throws(GenWorkerError) {
         let identity = try WorkerIdentityLock.acquire(configuration: configuration)
         defer { identity.release() }
-        OwnerLoop(configuration: configuration, logger: logger, metrics: metrics, inbox: inbox).run()
+        OwnerLoop(configuration: configuration, logger: logger, metrics: metrics, inbox: inbox, webhooks: webhooks).run()
     }
 }

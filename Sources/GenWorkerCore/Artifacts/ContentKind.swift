@@ -139,7 +139,7 @@ public enum ContentKind: String, Sendable, CaseIterable {
 }
 
 /// What an input parameter holds, and so which kinds of file it takes.
-public enum InputRole: String, Sendable, CaseIterable {
+public enum InputRole: String, Sendable, CaseIterable, Codable {
     case image, audio, video
 
     public var acceptedKinds: [ContentKind] { ContentKind.allCases.filter { $0.role == self } }

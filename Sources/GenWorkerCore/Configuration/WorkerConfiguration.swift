@@ -25,6 +25,9 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable, ConfigSection
     public var log = LogSection()
     public var cancel = CancelSection()
     public var dashboard = DashboardSection()
+    public var storage = StorageSection()
+    public var egress = EgressSection()
+    public var webhooks = WebhooksSection()
 
     package static var keys: [ConfigKey<Self>] {
         [
@@ -32,7 +35,8 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable, ConfigSection
             .section("inputs", \.inputs), .section("outputs", \.outputs), .section("supervisor", \.supervisor),
             .section("jobs", \.jobs), .section("env", \.env), .section("progress", \.progress), .section("shutdown", \.shutdown),
             .section("metrics", \.metrics), .section("log", \.log), .section("cancel", \.cancel),
-            .section("dashboard", \.dashboard),
+            .section("dashboard", \.dashboard), .section("storage", \.storage), .section("egress", \.egress),
+            .section("webhooks", \.webhooks),
         ]
     }
 
@@ -53,6 +57,13 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable, ConfigSection
         if topology.ledgerWriters.contains("*") { return nil }
         if !topology.ledgerWriters.isEmpty { return Set(topology.ledgerWriters) }
         return [(try? AMQPConfiguration(url: amqp.endpoints[0]))?.user ?? "guest"]
+    }
+
+    /// The brokers' `host:port`s (AMQP and AMQPS): URLs from jobs may never lead there.
+    public var brokerEndpoints: [String] {
+        amqp.endpoints.compactMap { try? AMQPConfiguration(url: $0) }.flatMap { endpoint in
+            ["\(endpoint.host):\(endpoint.port)", "\(endpoint.host):15672"]
+        }
     }
 
     /// Marks this worker's generators (`GENWORKER_OWNER`): the worker's name and its queue.
@@ -152,6 +163,20 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable, ConfigSection
             throw GenWorkerError(.configuration, "inputs.roots: '\(root)' must be an absolute path")
         }
         guard outputs.dir.hasPrefix("/") else { throw GenWorkerError(.configuration, "outputs.dir: '\(outputs.dir)' must be an absolute path") }
+        if outputs.store == .s3 && (!storage.isConfigured || storage.bucket.isEmpty) {
+            throw GenWorkerError(.configuration, "outputs.store: s3 needs storage.endpoint and storage.bucket")
+        }
+        if !inputs.s3Buckets.isEmpty && !storage.isConfigured {
+            throw GenWorkerError(.configuration, "inputs.s3_buckets needs storage.endpoint (s3:// inputs are read from the store)")
+        }
+        guard storage.partSizeMB <= storage.multipartThresholdMB else {
+            throw GenWorkerError(
+                .configuration,
+                "storage.part_size_mb (\(storage.partSizeMB)) must not exceed storage.multipart_threshold_mb (\(storage.multipartThresholdMB))")
+        }
+        for network in egress.allowNetworks where IPNetwork(network) == nil {
+            throw GenWorkerError(.configuration, "egress.allow_networks: '\(network)' is not an address or a CIDR block (e.g. 10.20.0.0/16)")
+        }
     }
 }
 

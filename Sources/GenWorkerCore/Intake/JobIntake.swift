@@ -87,6 +87,9 @@ package struct JobIntake: Sendable {
 
     package var busySlots: Int { running.count }
 
+    /// No new jobs for now (the outputs disk is below `outputs.min_free_mb`): deliveries go back.
+    package var paused = false
+
     /// A job message arrived.
     package mutating func receive(_ delivery: Delivery) -> Decision {
         let job: JobRequest
@@ -107,7 +110,7 @@ package struct JobIntake: Sendable {
         // it counts no attempt. The ledger counts the real ones (expiries), in `claimDecided`.
         // Shutting down (a delivery already in flight when the consumer was cancelled), or
         // more deliveries than slots: give it back untouched for another worker.
-        guard shutdown == nil, !freeSlots.isEmpty else { return .settle(nil, .requeue) }
+        guard shutdown == nil, !paused, !freeSlots.isEmpty else { return .settle(nil, .requeue) }
         let slot = freeSlots.removeFirst()
         let run = nextRun
         nextRun += 1

@@ -1,7 +1,7 @@
 import Foundation
 
 /// The events a worker publishes to `genworker.events` with routing key `<id>.<event>`.
-public enum JobEventKind: String, Sendable, Codable {
+public enum JobEventKind: String, Sendable, Codable, CaseIterable {
     case started, progress, completed, failed, cancelled
 
     public var isTerminal: Bool { self == .completed || self == .failed || self == .cancelled }
@@ -20,6 +20,12 @@ public enum JobReason: String, Sendable, Codable {
     case deliveryLimit = "delivery_limit"
     case cancelledBeforeStart = "cancelled_before_start"
     case cancelledWhileRunning = "cancelled_while_running"
+    /// An input URL could not be used: refused by the `egress` rules, not found, too large,
+    /// too slow, or not the kind of file the param needs. Before any GPU time is spent.
+    case invalidInput = "invalid_input"
+    /// The video was made but could not be stored (`storage`, or the job's own `output.put_url`):
+    /// it is kept on the worker's disk and `output` names it.
+    case uploadFailed = "upload_failed"
 }
 
 /// The body of an event message (protocol v1; JSON Schema in docs/schemas/event.schema.json).
@@ -33,8 +39,16 @@ public struct JobEvent: Sendable, Codable, Equatable {
     public var reason: JobReason?
     /// A sentence for people.
     public var message: String?
-    /// The video, when completed.
+    /// The video on the worker's disk, when it stays there (`outputs.store: local`,
+    /// `outputs.keep_local`, or an upload that failed).
     public var output: String?
+    /// Where the stored video is: `s3://bucket/key`, or the job's own URL without its query.
+    public var outputURI: String?
+    /// A ready-to-use HTTPS URL of the stored video (a presigned GET, or a public URL).
+    public var outputURL: String?
+    /// The video's size in bytes and its SHA-256 (hex), when it was stored.
+    public var outputBytes: Int64?
+    public var outputSHA256: String?
     public var exitCode: Int32?
     public var signal: Int32?
     public var startedAt: Date?
@@ -67,6 +81,10 @@ public struct JobEvent: Sendable, Codable, Equatable {
         case logTail = "log_tail"
         case warm
         case pipelineBuildSeconds = "pipeline_build_s"
+        case outputURI = "output_uri"
+        case outputURL = "output_url"
+        case outputBytes = "output_bytes"
+        case outputSHA256 = "output_sha256"
     }
 
     public func encoded() throws(GenWorkerError) -> [UInt8] { try ProtocolCoding.encode(self) }

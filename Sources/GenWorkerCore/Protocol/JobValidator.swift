@@ -17,13 +17,26 @@ public struct JobValidator: Sendable {
     public var maxBodyBytes: Int
     public var defaultTimeoutSeconds: Int
     public var maxTimeoutSeconds: Int
+    /// `inputs.urls`, `inputs.s3_buckets`, `egress.allow_http`: which URLs a job may give.
+    public var acceptsInputURLs: Bool
+    public var inputBuckets: Set<String>
+    public var allowsHTTP: Bool
+    /// Whether a signing secret is configured: without one a job's webhook is refused.
+    public var acceptsWebhooks: Bool
 
-    public init(configuration: WorkerConfiguration) {
+    /// The longest URL a job may give.
+    public static let maxURLBytes = 8192
+
+    public init(configuration: WorkerConfiguration, acceptsWebhooks: Bool? = nil) {
         servedTasks = Set(configuration.worker.tasks)
         inputRoots = configuration.inputs.roots.map { Self.realPath($0) ?? $0 }
         maxBodyBytes = configuration.jobs.maxBodyBytes
         defaultTimeoutSeconds = configuration.jobs.defaultTimeoutSeconds
         maxTimeoutSeconds = configuration.jobs.maxTimeoutSeconds
+        acceptsInputURLs = configuration.inputs.urls
+        inputBuckets = Set(configuration.inputs.s3Buckets)
+        allowsHTTP = configuration.egress.allowHTTP
+        self.acceptsWebhooks = acceptsWebhooks ?? !configuration.webhooks.secretFile.isEmpty
     }
 
     public static func isValidID(_ id: String) -> Bool {
@@ -52,8 +65,9 @@ public struct JobValidator: Sendable {
         if case .string(let id)? = object["id"], Self.isValidID(id) { rejection.id = id }
         if case .string(let task)? = object["task"], task.utf8.count <= 64 { rejection.task = task }
 
-        for key in object.keys.sorted() where !["id", "task", "params", "timeout_s", "version"].contains(key) {
-            throw reject("unknown field '\(String(key.prefix(64)))' (known: id, task, params, timeout_s, version)")
+        let fields = ["id", "task", "params", "timeout_s", "version", "output", "webhook"]
+        for key in object.keys.sorted() where !fields.contains(key) {
+            throw reject("unknown field '\(String(key.prefix(64)))' (known: \(fields.joined(separator: ", ")))")
         }
         if let version = object["version"], version != .int(1) { throw reject("version must be 1") }
         guard case .string(let id)? = object["id"] else { throw reject("'id' must be a string") }
@@ -109,7 +123,118 @@ public struct JobValidator: Sendable {
                 throw reject("params.\(name): \(error.message)")
             }
         }
-        return JobRequest(id: id, task: task, parameters: parameters, timeout: .seconds(timeoutSeconds))
+        let output: OutputDestination?
+        let webhook: Webhook?
+        do {
+            output = try object["output"].map(outputDestination)
+        } catch { throw reject("output: \(error.message)") }
+        do {
+            webhook = try object["webhook"].map(self.webhook)
+        } catch { throw reject("webhook: \(error.message)") }
+        return JobRequest(id: id, task: task, parameters: parameters, timeout: .seconds(timeoutSeconds), output: output, webhook: webhook)
+    }
+
+    private func outputDestination(_ value: JSONValue) throws(ParameterError) -> OutputDestination {
+        guard case .object(let object) = value else { throw ParameterError(message: "must be an object with put_url") }
+        for key in object.keys.sorted() where !["put_url", "headers"].contains(key) {
+            throw ParameterError(message: "unknown field '\(String(key.prefix(64)))' (known: put_url, headers)")
+        }
+        guard case .string(let url)? = object["put_url"] else { throw ParameterError(message: "put_url must be a string") }
+        try checkURL(url, what: "put_url")
+        var headers: [String: String] = [:]
+        switch object["headers"] {
+        case nil: break
+        case .object(let given)?:
+            guard given.count <= 32 else { throw ParameterError(message: "headers: at most 32") }
+            for (name, value) in given {
+                guard case .string(let text) = value, Self.isHeaderName(name), Self.isHeaderValue(text) else {
+                    throw ParameterError(message: "headers: '\(String(name.prefix(64)))' must be a header name with a string value on one line")
+                }
+                guard !["host", "content-length", "transfer-encoding", "connection"].contains(name.lowercased()) else {
+                    throw ParameterError(message: "headers: \(name) is set by the worker")
+                }
+                headers[name] = text
+            }
+        case .some: throw ParameterError(message: "headers must be an object of strings")
+        }
+        return OutputDestination(putURL: url, headers: headers)
+    }
+
+    private func webhook(_ value: JSONValue) throws(ParameterError) -> Webhook {
+        guard acceptsWebhooks else { throw ParameterError(message: "this worker sends no webhooks (webhooks.secret_file is not set)") }
+        guard case .object(let object) = value else { throw ParameterError(message: "must be an object with url") }
+        for key in object.keys.sorted() where !["url", "events"].contains(key) {
+            throw ParameterError(message: "unknown field '\(String(key.prefix(64)))' (known: url, events)")
+        }
+        guard case .string(let url)? = object["url"] else { throw ParameterError(message: "url must be a string") }
+        try checkURL(url, what: "url")
+        var events = Webhook.defaultEvents
+        switch object["events"] {
+        case nil: break
+        case .array(let given)?:
+            events = []
+            for item in given {
+                guard case .string(let name) = item, let kind = JobEventKind(rawValue: name) else {
+                    throw ParameterError(
+                        message: "events: each must be one of \(JobEventKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                events.insert(kind)
+            }
+            guard !events.isEmpty else { throw ParameterError(message: "events must name at least one event") }
+        case .some: throw ParameterError(message: "events must be a list")
+        }
+        return Webhook(url: url, events: events)
+    }
+
+    /// A URL from a job, by its text alone (where it leads is checked when it is used, on the
+    /// resolved address: `egress`).
+    private func checkURL(_ url: String, what: String) throws(ParameterError) {
+        guard url.utf8.count <= Self.maxURLBytes else { throw ParameterError(message: "\(what) is longer than \(Self.maxURLBytes) bytes") }
+        guard url.hasPrefix("https://") || (allowsHTTP && url.hasPrefix("http://")) else {
+            throw ParameterError(message: "\(what) must be an https:// URL\(allowsHTTP ? " or http://" : "")")
+        }
+        guard !url.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F }),
+            let components = URLComponents(string: url), let host = components.host, !host.isEmpty
+        else { throw ParameterError(message: "\(what) is not a valid URL") }
+        guard components.user == nil && components.password == nil else {
+            throw ParameterError(message: "\(what) must not carry a user or password")
+        }
+    }
+
+    private static func isHeaderName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 128
+            && name.utf8.allSatisfy { b in
+                (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || "-_.".utf8.contains(b)
+            }
+    }
+
+    private static func isHeaderValue(_ value: String) -> Bool {
+        value.utf8.count <= 4096 && !value.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
+    }
+
+    /// An input param given as a URL: `https://…` (`inputs.urls`) or `s3://bucket/key` (`inputs.s3_buckets`).
+    private func remoteInput(_ text: String, media: InputRole) throws(ParameterError) -> JobParameter.Value {
+        if text.hasPrefix("s3://") {
+            let rest = text.dropFirst("s3://".count)
+            guard let slash = rest.firstIndex(of: "/"), slash != rest.startIndex, rest.index(after: slash) != rest.endIndex else {
+                throw ParameterError(message: "must be s3://BUCKET/KEY")
+            }
+            let bucket = String(rest[..<slash])
+            let key = String(rest[rest.index(after: slash)...])
+            guard inputBuckets.contains(bucket) else {
+                throw ParameterError(
+                    message: inputBuckets.isEmpty
+                        ? "this worker reads no s3:// inputs (inputs.s3_buckets is empty)"
+                        : "bucket \(String(bucket.prefix(64))) is not one this worker reads (inputs.s3_buckets)")
+            }
+            guard key.utf8.count <= 1024, !key.unicodeScalars.contains(where: { $0.value < 0x20 }) else {
+                throw ParameterError(message: "the key must be at most 1024 bytes without control characters")
+            }
+            return .remote(.s3(bucket: bucket, key: key), media)
+        }
+        guard acceptsInputURLs else { throw ParameterError(message: "this worker accepts no input URLs (inputs.urls is off)") }
+        try checkURL(text, what: "the URL")
+        return .remote(.url(text), media)
     }
 
     package struct ParameterError: Error { let message: String }
@@ -153,11 +278,19 @@ public struct JobValidator: Sendable {
         case .flag:
             guard case .bool(let b) = value else { throw ParameterError(message: "must be true or false") }
             return .flag(b)
-        case .inputFile, .inputDirectory:
+        case .inputFile(let media):
+            guard case .string(let text) = value, !text.isEmpty else { throw ParameterError(message: "must be a path or a URL") }
+            if text.hasPrefix("s3://") || text.hasPrefix("https://") || text.hasPrefix("http://") {
+                return try remoteInput(text, media: media)
+            }
+            guard text.utf8.count <= 4096 else { throw ParameterError(message: "must be a path") }
+            return .path(try resolveInput(text, directory: false))
+        case .inputDirectory:
             guard case .string(let path) = value, !path.isEmpty, path.utf8.count <= 4096 else {
                 throw ParameterError(message: "must be a path")
             }
-            return .path(try resolveInput(path, directory: kind == .inputDirectory))
+            guard !path.contains("://") else { throw ParameterError(message: "must be a directory path (a folder cannot be given by URL)") }
+            return .path(try resolveInput(path, directory: true))
         }
     }
 

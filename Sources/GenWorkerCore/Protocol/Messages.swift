@@ -10,17 +10,26 @@ public struct JobMessage: Codable, Sendable, Equatable {
     /// generate.py options without the dashes: `prompt`, `size`, `frame_num`, ...
     public var params: [String: JSONValue]
     public var timeoutSeconds: Int?
+    /// Protocol 1.1: the job's own destination for its video (a presigned PUT URL).
+    public var output: OutputDestination?
+    /// Protocol 1.1: where the job's events are POSTed, signed.
+    public var webhook: Webhook?
 
-    public init(id: String, task: String, params: [String: JSONValue] = [:], timeoutSeconds: Int? = nil, version: Int? = 1) {
+    public init(
+        id: String, task: String, params: [String: JSONValue] = [:], timeoutSeconds: Int? = nil, version: Int? = 1,
+        output: OutputDestination? = nil, webhook: Webhook? = nil
+    ) {
         self.version = version
         self.id = id
         self.task = task
         self.params = params
         self.timeoutSeconds = timeoutSeconds
+        self.output = output
+        self.webhook = webhook
     }
 
     package enum CodingKeys: String, CodingKey {
-        case version, id, task, params
+        case version, id, task, params, output, webhook
         case timeoutSeconds = "timeout_s"
     }
 }

@@ -468,7 +468,9 @@ package struct WorkerStateMachine {
                 ]
             }
             // Only now does the video take the job's name: a run that lost never touches it.
-            let promote: [Action] = event.event == .completed ? [.promote(id: id, attempt: attempt)] : []
+            // A result names a local video when it stays on disk: a completed job without an
+            // object store (or with `outputs.keep_local`), or one whose upload failed.
+            let promote: [Action] = event.output != nil ? [.promote(id: id, attempt: attempt)] : []
             return promote + enqueueResult(event, replies: replies, now: now) + flush(now: now)
         case .attemptLost(let id, let attempt, let worker) where worker == me, .notOwner(let worker, let id, let attempt) where worker == me:
             var actions: [Action] = []
@@ -711,10 +713,24 @@ package struct WorkerStateMachine {
     /// no longer bounds what a worker takes), and not while shutting down.
     private mutating func balanceIntake() -> [Action] {
         guard caughtUp, connected else { return [] }
-        let want = shutdown == nil && !intake.freeSlots.isEmpty
+        let want = shutdown == nil && !intake.paused && !intake.freeSlots.isEmpty
         guard want != consuming else { return [] }
         consuming = want
         return [.consume(want)]
+    }
+
+    /// The outputs disk's free space, against `outputs.min_free_mb`: below it the worker takes no
+    /// new jobs (a video it could not write would fail the job; another worker can run it), and
+    /// takes them again once there is room. Running jobs go on.
+    package mutating func outputsSpace(freeMB: Int, floorMB: Int) -> [Action] {
+        let low = freeMB < floorMB
+        guard low != intake.paused else { return [] }
+        intake.paused = low
+        let message =
+            low
+            ? "outputs disk has \(freeMB) MB free, below outputs.min_free_mb (\(floorMB)): taking no new jobs"
+            : "outputs disk has \(freeMB) MB free again: taking jobs"
+        return [.log(low ? .warning : .info, message, job: nil)] + balanceIntake()
     }
 
     /// Stops taking jobs; past the drain deadline (or in requeue mode) stops running jobs and

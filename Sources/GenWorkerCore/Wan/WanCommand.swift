@@ -90,6 +90,8 @@ public enum WanCommand {
         case .integer(let i): return [flag, String(i)]
         case .number(let d): return [flag, String(d)]
         case .flag(let on): return on ? [flag] : []
+        // JobRunner gives the generator the fetched copy (JobRequest.localized); a URL never reaches it.
+        case .remote(let input, _): return [flag, input.redacted]
         }
     }
 

@@ -42,12 +42,12 @@ public enum WanTask: String, CaseIterable, Sendable, Codable {
         case .t2vA14B, .i2vA14B, .ti2v5B:
             p["prompt"] = .text
             p["frame_num"] = .frameCount
-            if self != .t2vA14B { p["image"] = .inputFile }
+            if self != .t2vA14B { p["image"] = .inputFile(.image) }
         case .s2v14B:
             p["prompt"] = .text
-            p["image"] = .inputFile
-            p["audio"] = .inputFile
-            p["pose_video"] = .inputFile
+            p["image"] = .inputFile(.image)
+            p["audio"] = .inputFile(.audio)
+            p["pose_video"] = .inputFile(.video)
             p["num_clip"] = .integer(1...1000)
             p["infer_frames"] = .multipleOf4(4...1000)
             p["start_from_ref"] = .flag
@@ -55,8 +55,8 @@ public enum WanTask: String, CaseIterable, Sendable, Codable {
             p["frame_num"] = .frameCount
             p["src_root_path"] = .inputDirectory
             // Or raw inputs, preprocessed first (preprocess_data.py) into a per-job directory.
-            p["video_path"] = .inputFile
-            p["refer_path"] = .inputFile
+            p["video_path"] = .inputFile(.video)
+            p["refer_path"] = .inputFile(.image)
             p["retarget_flag"] = .flag
             p["use_flux"] = .flag
             p["fps"] = .integer(1...120)
@@ -115,8 +115,9 @@ public enum WanParameter: Sendable, Equatable {
     /// Of the form 4n+1, 5 to 1001.
     case frameCount
     case multipleOf4(ClosedRange<Int64>)
-    /// A file that exists under one of `inputs.roots` (symlinks followed).
-    case inputFile
+    /// A file that exists under one of `inputs.roots` (symlinks followed), or a URL
+    /// (`inputs.urls`, `inputs.s3_buckets`) fetched before the generator starts; what it holds.
+    case inputFile(InputRole)
     /// A directory that exists under one of `inputs.roots`.
     case inputDirectory
     /// `true` adds the flag; `false` leaves it out.
@@ -126,6 +127,10 @@ public enum WanParameter: Sendable, Equatable {
 /// The steps of a job: animate-14B from raw inputs runs preprocess_data.py first; every job
 /// runs generate.py. A job's events name the step (`step`).
 public enum JobStep: String, Sendable {
+    /// Inputs given as URLs are downloaded into the run's folder (`genworker transfer`).
+    case fetch
     case preprocess
     case generate
+    /// The video goes to the object store or the job's own URL (`genworker transfer`).
+    case upload
 }

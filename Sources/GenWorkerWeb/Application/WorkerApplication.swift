@@ -2,14 +2,20 @@ import GenWorker
 import GenWorkerCore
 import Logging
 import ServiceLifecycle
+import Transfer
 
 /// `genworker run`: the worker and its metrics endpoint as one `ServiceGroup`. The endpoint
 /// listens first (a taken port stops the worker before it takes a job); on SIGTERM/SIGINT
 /// the worker shuts down first (it drains or requeues), then the endpoint.
 public enum WorkerApplication {
     public static func run(configuration: WorkerConfiguration, mode: ShutdownMode? = nil, logger: Logger) async throws {
-        let worker = Worker(configuration: configuration, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        // Listed before the worker, so it stops after it: the worker's last results still go out.
+        let webhooks = try WebhookService.secret(configuration: configuration).map {
+            WebhookService(configuration: configuration, secret: $0, logger: logger)
+        }
+        if let webhooks { services.append(.init(service: webhooks)) }
+        let worker = Worker(configuration: configuration, logger: logger, webhooks: webhooks)
         var service = WorkerService(worker: worker, mode: mode)
         if configuration.metrics.enabled {
             let (listening, continuation) = AsyncStream<Void>.makeStream()
