@@ -318,6 +318,19 @@ final class WorkerStateMachineTests: XCTestCase {
         XCTAssertTrue(m.tick(now: at(2)).actions.contains(.consume(true)) || freed.contains(.consume(true)))
     }
 
+    func testBelowTheOutputsFloorTheWorkerTakesNoNewJobsAndTakesThemAgainAfter() {
+        var m = machine(slots: 2)
+        _ = ready(&m)
+        XCTAssertEqual(m.outputsSpace(freeMB: 5000, floorMB: 1000), [], "room: nothing changes")
+        let low = m.outputsSpace(freeMB: 900, floorMB: 1000)
+        XCTAssertTrue(low.contains(.consume(false)), "\(low)")
+        XCTAssertEqual(m.outputsSpace(freeMB: 800, floorMB: 1000), [], "told once")
+        // A delivery already in flight goes back untouched, for a worker with room.
+        XCTAssertEqual(m.receive(incoming(1, "a"), now: at(1)), [.settle(deliveryTag: 1, requeue: true)])
+        XCTAssertFalse(m.tick(now: at(2)).actions.contains(.consume(true)))
+        XCTAssertTrue(m.outputsSpace(freeMB: 1200, floorMB: 1000).contains(.consume(true)))
+    }
+
     // Found by an adversarial review (helper), each failing before its fix:
 
     func testAClaimDecidedAfterARequeueShutdownStartsNothingAndIsGivenBack() {
