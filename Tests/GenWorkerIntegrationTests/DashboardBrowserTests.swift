@@ -130,6 +130,17 @@ final class DashboardBrowserTests: XCTestCase {
         XCTAssertTrue(workers.contains(#""name":"dash-w2""#), workers)
         XCTAssertTrue(try curl(["\(base)/api/queues"]).body.contains(harness.configuration.topology.jobsQueue))
         XCTAssertEqual(try curl(["\(base)/jobs/never"]).code, 404)
+        // The video seeks: one range gets 206 and its bytes, a range past the end 416.
+        let video = try Data(contentsOf: harness.outputs.appendingPathComponent("dash-ok.mp4"))
+        let part = try TestBroker.runCapturing("/usr/bin/curl", ["-s", "-D", "-", "-o", "/dev/null", "-r", "10-109", "\(base)/outputs/dash-ok.mp4"])
+            .output
+        XCTAssertTrue(part.hasPrefix("HTTP/1.1 206"), part)
+        XCTAssertTrue(part.lowercased().contains("content-range: bytes 10-109/\(video.count)"), part)
+        let piecePath = harness.root.appendingPathComponent("piece.bin").path
+        _ = try TestBroker.run("/usr/bin/curl", ["-s", "-r", "10-109", "-o", piecePath, "\(base)/outputs/dash-ok.mp4"])
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: piecePath)), video.subdata(in: 10..<110))
+        XCTAssertEqual(try curl(["-o", "/dev/null", "-r", "\(video.count)-", "\(base)/outputs/dash-ok.mp4"]).code, 416)
+        XCTAssertEqual(try curl(["-o", "/dev/null", "\(base)/outputs/dash-ok.mp4"]).code, 200)
     }
 
     func testAWorkerServesTheDashboardWhenEnabled() throws {

@@ -81,9 +81,12 @@ struct Pages: Sendable {
                 "elapsed_s": result.elapsedSeconds.map { String(format: "%.1f", $0) } ?? "", "message": result.message ?? "",
             ]
             if let tail = result.logTail, !tail.isEmpty { values["logTail"] = tail.joined(separator: "\n") }
+            if let uri = result.outputURI { values["outputURI"] = uri }
+            // A stored video plays from the store (its presigned or public URL, as the result says).
+            if let url = result.outputURL, result.status == .completed { values["video"] = url }
             if let output = result.output {
                 values["output"] = output
-                if let dir = configuration.dashboard.outputsDir, result.status == .completed,
+                if values["video"] == nil, let dir = configuration.dashboard.outputsDir, result.status == .completed,
                     FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent("\(id).mp4"))
                 {
                     values["video"] = "/outputs/\(id).mp4"

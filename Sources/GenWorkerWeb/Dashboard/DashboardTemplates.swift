@@ -101,6 +101,7 @@ enum DashboardTemplates {
         {{#command}}<h3>Command line</h3><pre>{{command}}</pre>{{/command}}
         {{#video}}<h3>Video</h3><video id="video" src="{{video}}" controls width="640"></video>{{/video}}
         {{^video}}{{#output}}<h3>Output</h3><pre>{{output}}</pre>{{/output}}{{/video}}
+        {{#outputURI}}<p>Stored at <code>{{outputURI}}</code>{{#video}} (<a href="{{video}}">download</a>){{/video}}</p>{{/outputURI}}
         {{#logTail}}<h3>Log tail</h3><pre>{{logTail}}</pre>{{/logTail}}
         <script>window.onJob=function(j){if(j.id==='{{id}}'&&j.state==='ended'&&!window.reloaded){window.reloaded=true;setTimeout(function(){location.reload()},300)}};</script>
         {{/body}}{{/layout}}
