@@ -18,7 +18,7 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-for module in pika jsonschema selenium; do
+for module in pika jsonschema selenium boto3; do
   if ! python3 -c "import $module" 2>/dev/null; then
     echo "install-deps: pip install $module" >&2
     python3 -m pip install -q --root-user-action=ignore "$module" 2>/dev/null || python3 -m pip install -q "$module"

@@ -33,9 +33,10 @@ class GenworkerClient:
         self.channel.queue_bind(queue, self.events_exchange, routing_key=job_id + ".*")
         self._watch[job_id] = queue
 
-    def submit(self, task, params, job_id=None, timeout_s=None, follow=True):
+    def submit(self, task, params, job_id=None, timeout_s=None, follow=True, extra=None):
+        """`extra`: more top-level fields (protocol 1.1: "output", "webhook")."""
         job_id = job_id or uuid.uuid4().hex
-        job = {"id": job_id, "task": task, "params": params}
+        job = dict({"id": job_id, "task": task, "params": params}, **(extra or {}))
         if timeout_s:
             job["timeout_s"] = timeout_s
         if follow:

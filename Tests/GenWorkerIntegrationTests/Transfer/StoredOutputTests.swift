@@ -121,6 +121,24 @@ final class StoredOutputTests: XCTestCase {
         XCTAssertEqual(try world.curl(world.presigned("GET", key: key)), 404, "a cancelled upload left an object")
     }
 
+    func testThePythonExamplePresignsAPutSubmitsAndDownloadsTheVideo() throws {
+        try harness.startWorker { $0.outputs.store = .local }  // the job's own URL wins over the store anyway
+        let example = TestBroker.repositoryRoot.appendingPathComponent("examples/python/presigned_output.py").path
+        let pikaURL = harness.configuration.amqp.url.hasSuffix("/") ? harness.configuration.amqp.url + "%2f" : harness.configuration.amqp.url
+        let key = "tests/\(UUID().uuidString)/example.mp4"
+        let log = world.root.appendingPathComponent("example.log").path
+        let pid = try HTTPFixture.spawn(
+            [
+                "/usr/bin/env", "python3", example, "--url", pikaURL, "--prefix", harness.prefix, "--endpoint", TestS3.url,
+                "--path-style", "--bucket", TestS3.bucket, "--key", key, "--id", "py-put", "--prompt", "a fox [[step_s=0.01]]",
+            ], output: log, environment: TestS3.environment)
+        let status = HTTPFixture.wait(pid)
+        let said = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        XCTAssertEqual(status, 0, said)
+        XCTAssertTrue(said.contains("matches the result"), said)
+        XCTAssertTrue(said.contains("output_uri    \(TestS3.url)/\(TestS3.bucket)/\(key)"), said)
+    }
+
     /// Whether a `genworker transfer` process of this job's upload runs (its plan is in the run's folder).
     static func transferRunning(for id: String) -> Bool {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
