@@ -1,5 +1,6 @@
 import Foundation
 import GenWorkerCore
+import NIOPosix
 
 #if canImport(Glibc)
     import Glibc
@@ -50,6 +51,19 @@ struct EgressGuard: Sendable {
             }
         }
         return Target(url: url, host: host, address: addresses[0])
+    }
+
+    /// ``pinned(_:)`` on NIO's blocking-work threads: `getaddrinfo` blocks, and a name whose
+    /// DNS never answers must not hold a thread of Swift's small cooperative pool (the
+    /// dashboard and the health endpoints run there too).
+    func pinnedOffThePool(_ text: String) async throws(TransferError) -> Target {
+        do {
+            return try await NIOThreadPool.singleton.runIfActive { try self.pinned(text) }
+        } catch let error as TransferError {
+            throw error
+        } catch {
+            throw TransferError(.connection, "\(Self.redacted(text)): cannot resolve: \(error)")
+        }
     }
 
     /// The host's addresses, IPv4 and IPv6, as text.

@@ -18,7 +18,7 @@ struct GuardedHTTP: Sendable {
         var current = url
         var hops = 0
         while true {
-            let target = try egress.pinned(current)
+            let target = try await egress.pinnedOffThePool(current)
             var configuration = HTTPClient.Configuration()
             configuration.redirectConfiguration = .disallow
             configuration.dnsOverride = [target.host: target.address]

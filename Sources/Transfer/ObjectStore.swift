@@ -120,7 +120,10 @@ struct ObjectStore: Sendable {
         let text = String(buffer: body)
         let code = Self.element("Code", in: text)
         let message = Self.element("Message", in: text)
-        let detail = [code, message].compactMap { $0 }.joined(separator: ": ")
+        // One line, bounded: it ends up as the job's message (Azure's carry RequestId and Time lines).
+        let detail = String(
+            [code, message].compactMap { $0 }.joined(separator: ": ").split(whereSeparator: \.isNewline).first ?? ""
+        ).prefix(200)
         let line = "\(what): HTTP \(status.code)\(detail.isEmpty ? "" : " (\(detail))")"
         if status == .notFound { return TransferError(.notFound, line) }
         return TransferError(.status(Int(status.code)), line)

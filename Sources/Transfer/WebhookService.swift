@@ -131,7 +131,10 @@ public final class WebhookService: Service, WebhookSink {
     /// The same on every try of one event (receivers drop duplicates by it); no `.` allowed.
     static func deliveryID(_ event: JobEvent) -> String {
         var id = "\(event.id)-\(event.event.rawValue)"
-        if event.event == .progress, let progress = event.progress { id += "-\(progress.clip ?? 0)-\(progress.step)" }
+        if event.event == .progress, let progress = event.progress {
+            let phase = (progress.phase ?? "").unicodeScalars.filter { CharacterSet.alphanumerics.contains($0) }
+            id += "-\(event.step ?? "")-\(String(String.UnicodeScalarView(phase)))-\(progress.clip ?? 0)-\(progress.step)"
+        }
         return id
     }
 }

@@ -72,13 +72,15 @@ final class WorkerHarness {
 
     /// Starts a worker on its own thread and waits until it consumes.
     @discardableResult
-    func startWorker(name: String = "w1", _ configure: (inout WorkerConfiguration) -> Void = { _ in }) throws -> Worker {
+    func startWorker(
+        name: String = "w1", webhooks: (any WebhookSink)? = nil, _ configure: (inout WorkerConfiguration) -> Void = { _ in }
+    ) throws -> Worker {
         var c = configuration
         c.worker.name = name
         configure(&c)
         var logger = Logger(label: "worker-\(name)")
         logger.logLevel = .error
-        let worker = Worker(configuration: c, logger: logger)
+        let worker = Worker(configuration: c, logger: logger, webhooks: webhooks)
         let done = DispatchSemaphore(value: 0)
         Thread.detachNewThread {
             do { try worker.run() } catch { print("worker \(name) did not run: \(error)") }

@@ -42,6 +42,9 @@ final class JobValidatorURLTests: XCTestCase {
         XCTAssertEqual(message(open, i2v(image: "http://x.example/a.png")), "params.image: the URL must be an https:// URL")
         XCTAssertEqual(message(open, i2v(image: "https://u:p@x.example/a.png")), "params.image: the URL must not carry a user or password")
         XCTAssertEqual(message(open, i2v(image: "https://x.example/a b.png")), "params.image: the URL is not a valid URL")
+        XCTAssertEqual(message(open, i2v(image: "s3://b/../other/a.png")), "params.image: the key must not start with / nor hold . or .. segments")
+        XCTAssertTrue(message(open, i2v(image: "https://169.254.169.254/latest/a.png")).contains("cloud metadata"))
+        XCTAssertTrue(message(open, i2v(image: "https://10.1.2.3/a.png")).contains("egress rules"))
         let animate = #"{"id":"a","task":"animate-14B","params":{"src_root_path":"https://x.example/dir"}}"#
         XCTAssertEqual(message(open, animate), "params.src_root_path: must be a directory path (a folder cannot be given by URL)")
     }

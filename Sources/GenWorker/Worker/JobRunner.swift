@@ -92,8 +92,10 @@ struct JobRunner: Sendable {
             event.outputBytes = stored?.bytes
             event.outputSHA256 = stored?.sha256
             // A video stays on the disk when it is the result (no store, or `keep_local`), and
-            // when its upload failed: nothing made is lost; otherwise it goes once stored.
-            if (kind == .completed && (stored == nil || configuration.outputs.keepLocal)) || reason == .uploadFailed {
+            // when its upload failed for any reason (the store, the job's timeout running out
+            // during the upload, a crash): nothing made is lost; otherwise it goes once stored.
+            let uploadFailed = kind == .failed && event.step == JobStep.upload.rawValue
+            if (kind == .completed && (stored == nil || configuration.outputs.keepLocal)) || uploadFailed {
                 event.output = Self.finalPath(outputs: configuration.outputs.dir, id: job.id)
             } else {
                 unlink(outputPath)
@@ -203,7 +205,7 @@ struct JobRunner: Sendable {
         switch exit {
         case .invalidInput: return .ended(.failed, .invalidInput, said)
         case .uploadFailed: return .ended(.failed, .uploadFailed, said)
-        case .done, .badPlan: return .ended(.failed, .exitCode, said)
+        case .done, .badPlan, .fetchFailed: return .ended(.failed, .exitCode, said)
         }
     }
 

@@ -210,7 +210,8 @@ final class OwnerLoop {
             let validation = Result { () throws(JobRejection) in
                 try validator.validate(body: delivery.body, fallbackID: delivery.properties.messageID)
             }
-            if case .success(let job) = validation, let hook = job.webhook {
+            // The first copy's webhook stays: a duplicate submission must not redirect the result.
+            if case .success(let job) = validation, let hook = job.webhook, hooks[job.id] == nil {
                 if hooks.count >= 10_000 { hooks.remove(at: hooks.startIndex) }
                 hooks[job.id] = hook
             }
@@ -373,6 +374,7 @@ final class OwnerLoop {
         // After the run exists: a failed publish (the connection is going) must not lose the slot.
         if let link {
             do { try link.publish(start.started) } catch { logger.warning("started event not sent: \(error)", metadata: ["job": "\(job.id)"]) }
+            if let hook = hooks[job.id] { webhooks?.deliver(start.started, to: hook) }
         }
     }
 

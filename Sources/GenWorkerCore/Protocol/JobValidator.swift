@@ -23,6 +23,8 @@ public struct JobValidator: Sendable {
     public var allowsHTTP: Bool
     /// Whether a signing secret is configured: without one a job's webhook is refused.
     public var acceptsWebhooks: Bool
+    /// The `egress` rules, for what a URL's text already says.
+    public var egressPolicy: AddressPolicy
 
     /// The longest URL a job may give.
     public static let maxURLBytes = 8192
@@ -37,6 +39,9 @@ public struct JobValidator: Sendable {
         inputBuckets = Set(configuration.inputs.s3Buckets)
         allowsHTTP = configuration.egress.allowHTTP
         self.acceptsWebhooks = acceptsWebhooks ?? !configuration.webhooks.secretFile.isEmpty
+        egressPolicy = AddressPolicy(
+            allowHTTP: configuration.egress.allowHTTP, allowList: configuration.egress.allowNetworks.compactMap(IPNetwork.init),
+            refusedEndpoints: configuration.brokerEndpoints.compactMap(AddressPolicy.Endpoint.init))
     }
 
     public static func isValidID(_ id: String) -> Bool {
@@ -199,6 +204,11 @@ public struct JobValidator: Sendable {
         guard components.user == nil && components.password == nil else {
             throw ParameterError(message: "\(what) must not carry a user or password")
         }
+        // What can be judged before resolving (an address in a forbidden range, the broker):
+        // refused now, before any GPU time. Names are judged when used, on their addresses.
+        if let parsed = URL(string: url), case .refused(let why) = egressPolicy.decide(url: parsed) {
+            throw ParameterError(message: "\(what): \(why) (egress rules)")
+        }
     }
 
     private static func isHeaderName(_ name: String) -> Bool {
@@ -230,6 +240,9 @@ public struct JobValidator: Sendable {
             guard key.utf8.count <= 1024, !key.unicodeScalars.contains(where: { $0.value < 0x20 }) else {
                 throw ParameterError(message: "the key must be at most 1024 bytes without control characters")
             }
+            // A proxy that normalizes paths would read `a/../b` elsewhere than it was signed for.
+            guard !key.hasPrefix("/"), !key.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0 == "." || $0 == ".." })
+            else { throw ParameterError(message: "the key must not start with / nor hold . or .. segments") }
             return .remote(.s3(bucket: bucket, key: key), media)
         }
         guard acceptsInputURLs else { throw ParameterError(message: "this worker accepts no input URLs (inputs.urls is off)") }

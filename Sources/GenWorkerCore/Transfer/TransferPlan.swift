@@ -122,4 +122,7 @@ public enum TransferExit: Int32, Sendable {
     case uploadFailed = 69
     /// The plan could not be read (a worker bug): `exit_code`.
     case badPlan = 64
+    /// A fetch failed for a reason that is not the input's (the store is down, no credentials,
+    /// the disk): `exit_code`, with the message naming what.
+    case fetchFailed = 75
 }

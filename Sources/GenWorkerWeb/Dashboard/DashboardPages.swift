@@ -64,7 +64,12 @@ struct Pages: Sendable {
             ]
         }
         if let params {
-            values["params"] = (try? String(decoding: ProtocolCoding.encode(params.params), as: UTF8.self)) ?? ""
+            // A presigned URL's query is its signature: the page shows the URL without it.
+            let shown = params.params.mapValues { value -> JSONValue in
+                guard case .string(let text) = value, text.hasPrefix("https://") || text.hasPrefix("http://") else { return value }
+                return .string(RemoteInput.url(text).redacted)
+            }
+            values["params"] = (try? String(decoding: ProtocolCoding.encode(shown), as: UTF8.self)) ?? ""
             // The command line the worker runs, built by the worker's own code when the job validates here.
             if let body = try? ProtocolCoding.encode(params),
                 let request = try? JobValidator(configuration: configuration).validate(body: body, fallbackID: nil)

@@ -36,7 +36,13 @@ struct TransferCommand: AsyncParsableCommand {
             guard FileManager.default.createFile(atPath: report, contents: encoded) else { Self.fail(.badPlan, "cannot write \(report)") }
         } catch let error as TransferError {
             if error.code == .cancelled { Foundation.exit(128 + SIGTERM) }
-            Self.fail(plan.upload == nil ? .invalidInput : .uploadFailed, error.message)
+            guard plan.upload == nil else { Self.fail(.uploadFailed, error.message) }
+            // The input's fault: refused, missing, too large, the wrong kind. Else the fleet's.
+            switch error.code {
+            case .refused, .notFound, .tooLarge, .wrongKind: Self.fail(.invalidInput, error.message)
+            case .status(let status) where status < 500 && status != 429 && status != 408: Self.fail(.invalidInput, error.message)
+            default: Self.fail(.fetchFailed, error.message)
+            }
         }
     }
 

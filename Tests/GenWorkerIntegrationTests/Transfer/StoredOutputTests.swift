@@ -139,6 +139,43 @@ final class StoredOutputTests: XCTestCase {
         XCTAssertTrue(said.contains("output_uri    \(TestS3.url)/\(TestS3.bucket)/\(key)"), said)
     }
 
+    func testAnUploadThatRunsIntoTheJobsTimeoutKeepsTheVideo() throws {
+        // A store that accepts connections and never answers: the job's timeout ends the upload.
+        try harness.startWorker { $0.storage.endpoint = "http://127.0.0.1:\(self.world.fixture.stallPort)" }
+        try harness.submit(id: "up-stall", timeout: 6)
+        let result = try harness.result("up-stall", timeout: 40)
+        XCTAssertEqual(result.event, .failed)
+        XCTAssertEqual(result.reason, .timeout, result.message ?? "")
+        XCTAssertEqual(result.step, "upload")
+        let kept = try XCTUnwrap(result.output, "the video's path")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: kept), "the video was lost at \(kept)")
+    }
+
+    func testAJobsWebhookGetsStartedAndCompletedSignedThroughTheWorker() async throws {
+        let secret = try XCTUnwrap(WebhookSecret(HTTPFixture.secret))
+        let service = WebhookService(configuration: harness.configuration, secret: secret, logger: .init(label: "hooks"))
+        let running = Task { try await service.run() }
+        defer { running.cancel() }
+        try harness.startWorker(webhooks: service)
+        let body = try ProtocolCoding.encode(
+            JobMessage(
+                id: "hooked", task: "t2v-A14B", params: ["prompt": "a fox [[step_s=0.01]]", "size": "832*480", "sample_steps": 5],
+                webhook: Webhook(url: "\(world.fixture.base)/hook?fail=1", events: [.started, .completed])))
+        try harness.submit(body)
+        XCTAssertEqual(try harness.result("hooked").event, .completed)
+        let deadline = Date().addingTimeInterval(20)
+        while world.fixture.requests().filter({ $0["status"] as? Int == 204 }).count < 2 && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let taken = world.fixture.requests().filter { $0["status"] as? Int == 204 }
+        let events = taken.compactMap { request -> String? in
+            guard let body = Data(base64Encoded: request["body"] as? String ?? "") else { return nil }
+            return try? JobEvent.decode(Array(body)).event.rawValue
+        }
+        XCTAssertEqual(Set(events), ["started", "completed"], "\(world.fixture.requests())")
+        XCTAssertTrue(taken.allSatisfy { $0["verified"] as? Bool == true }, "the receiver's own HMAC check failed: \(taken)")
+    }
+
     /// Whether a `genworker transfer` process of this job's upload runs (its plan is in the run's folder).
     static func transferRunning(for id: String) -> Bool {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []

@@ -76,27 +76,35 @@ final class TransferWorld {
 final class HTTPFixture {
     let pid: pid_t
     let port: Int
+    /// Accepts connections and never answers.
+    let stallPort: Int
     let record: String
 
     init(record: String, files: String) throws {
         self.record = record
         let out = record + ".stdout"
         let script = TestBroker.repositoryRoot.appendingPathComponent("Tests/http/fixture.py").path
-        let pid = try Self.spawn(["/usr/bin/env", "python3", script, record, files], output: out)
+        let pid = try Self.spawn(["/usr/bin/env", "python3", script, record, files], output: out, environment: ["WEBHOOK_SECRET": Self.secret])
         self.pid = pid
         let deadline = Date().addingTimeInterval(10)
         var port: Int?
-        while port == nil && Date() < deadline {
-            let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
-            port = text.split(separator: "\n").first.flatMap { $0.hasPrefix("listening ") ? Int($0.dropFirst("listening ".count)) : nil }
-            if port == nil { Thread.sleep(forTimeInterval: 0.02) }
+        var stallPort: Int?
+        while stallPort == nil && Date() < deadline {
+            let lines = ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").split(separator: "\n")
+            port = lines.first.flatMap { $0.hasPrefix("listening ") ? Int($0.dropFirst("listening ".count)) : nil }
+            stallPort = lines.dropFirst().first.flatMap { $0.hasPrefix("stalling ") ? Int($0.dropFirst("stalling ".count)) : nil }
+            if stallPort == nil { Thread.sleep(forTimeInterval: 0.02) }
         }
-        guard let port else {
+        guard let port, let stallPort else {
             kill(pid, SIGKILL)
             throw TestSupportError("the HTTP fixture said no port")
         }
         self.port = port
+        self.stallPort = stallPort
     }
+
+    /// The webhook secret the fixture verifies with (its own HMAC code, not the worker's).
+    static let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
     var base: String { "http://127.0.0.1:\(port)" }
 
