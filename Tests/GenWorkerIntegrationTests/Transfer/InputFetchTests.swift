@@ -82,4 +82,28 @@ final class InputFetchTests: XCTestCase {
         XCTAssertEqual(error?.code, .notFound, error?.message ?? "fetched a missing key")
         XCTAssertFalse(error?.message.contains("X-Amz-Signature") ?? true, error?.message ?? "")
     }
+
+    func testACancelDuringADownloadStopsItAndLeavesNoFile() throws {
+        // An endless body under a large bound: the fetch goes on until SIGTERM.
+        var plan = TransferPlan(job: "c", configuration: world.configuration { $0.inputs.maxMB = 100_000 })
+        let destination = world.root.appendingPathComponent("input.png").path
+        plan.fetches = [.init(param: "image", source: .url("\(world.fixture.base)/endless"), media: .image, destination: destination)]
+        let planPath = world.root.appendingPathComponent("plan.json").path
+        FileManager.default.createFile(atPath: planPath, contents: try JSONEncoder().encode(plan))
+        let log = world.root.appendingPathComponent("fetch.log").path
+        let child = try HTTPFixture.spawn(
+            [TestBroker.genworkerExecutable, "transfer", "--plan", planPath, "--report", world.root.appendingPathComponent("r.json").path],
+            output: log)
+        let deadline = Date().addingTimeInterval(20)
+        while ((try? FileManager.default.attributesOfItem(atPath: destination)[.size] as? Int) ?? 0) < (1 << 20) && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        XCTAssertEqual(waitpid(child, nil, WNOHANG), 0, "the fetch ended by itself")
+        let cancelledAt = Date()
+        kill(child, SIGTERM)
+        let status = HTTPFixture.wait(child)
+        XCTAssertLessThan(Date().timeIntervalSince(cancelledAt), 5, "the fetch did not stop promptly")
+        XCTAssertEqual(status >> 8 & 0xff, 128 + SIGTERM, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: destination), "a cancelled fetch left its partial file")
+    }
 }
