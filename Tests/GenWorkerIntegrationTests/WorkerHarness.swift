@@ -252,7 +252,7 @@ extension WorkerHarness {
 
     /// Writes this harness's configuration as a YAML file for the `genworker` executable.
     /// `wanExtra`: more lines of the `wan:` section, indented by two spaces.
-    func writeConfigFile(name: String, extra: String = "", wanExtra: String = "") throws -> String {
+    func writeConfigFile(name: String, extra: String = "", wanExtra: String = "", outputsExtra: String = "") throws -> String {
         let c = configuration
         let t = c.topology
         let yaml = """
@@ -288,6 +288,7 @@ extension WorkerHarness {
               roots: [\(c.inputs.roots.joined(separator: ", "))]
             outputs:
               dir: \(c.outputs.dir)
+            \(outputsExtra)
             supervisor:
               grace_s: 1
             metrics:
@@ -304,10 +305,10 @@ extension WorkerHarness {
     /// `environment`: added to this process's; `ownProcessGroup`: the worker leads a process
     /// group of its own, so a test can stop the whole group (`kill -STOP -PGID`) as Ctrl-Z does.
     func spawnWorkerProcess(
-        name: String, extraArguments: [String] = [], extraConfig: String = "", wanExtra: String = "",
+        name: String, extraArguments: [String] = [], extraConfig: String = "", wanExtra: String = "", outputsExtra: String = "",
         environment: [String: String] = [:], ownProcessGroup: Bool = false, waitUntilConsuming: Bool = true
     ) throws -> pid_t {
-        let config = try writeConfigFile(name: name, extra: extraConfig, wanExtra: wanExtra)
+        let config = try writeConfigFile(name: name, extra: extraConfig, wanExtra: wanExtra, outputsExtra: outputsExtra)
         let executable = TestBroker.genworkerExecutable
         let log = root.appendingPathComponent("\(name).log").path
         var actions = posix_spawn_file_actions_t()

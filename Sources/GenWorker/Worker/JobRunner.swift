@@ -188,7 +188,7 @@ struct JobRunner: Sendable {
         if let data = try? JSONEncoder().encode(transfer) { FileManager.default.createFile(atPath: plan, contents: data) }
         return TransferStep.spec(
             program: SessionSpawn.besideExecutable("genworker"), plan: plan, report: report,
-            fetchTimeoutSeconds: configuration.inputs.fetchTimeoutSeconds)
+            fetchTimeoutSeconds: configuration.inputs.fetchTimeoutSeconds, owner: configuration.ownerToken)
     }
 
     static func readReport(_ path: String) -> TransferReport? {

@@ -10,14 +10,18 @@ public enum TransferStep {
         "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_SHARED_CREDENTIALS_FILE",
     ]
 
+    /// `owner`: the worker's `GENWORKER_OWNER` token, by which its watchdog (and its next
+    /// life) find and kill what it left: a transfer is the worker's child like a generator.
     public static func spec(
-        program: String, plan: String, report: String, fetchTimeoutSeconds: Double,
+        program: String, plan: String, report: String, fetchTimeoutSeconds: Double, owner: String,
         from parent: [String: String] = ProcessInfo.processInfo.environment
     ) -> ProcessSpec {
-        ProcessSpec(
+        var environment = parent.filter { inherited.contains($0.key) }
+        environment["GENWORKER_OWNER"] = owner
+        return ProcessSpec(
             executable: program,
             arguments: ["transfer", "--plan", plan, "--report", report, "--fetch-timeout", String(fetchTimeoutSeconds)],
-            environment: parent.filter { inherited.contains($0.key) })
+            environment: environment)
     }
 
     /// A video's key in the store: one per attempt, so a run that lost its job (and is

@@ -176,13 +176,15 @@ final class StoredOutputTests: XCTestCase {
         XCTAssertTrue(taken.allSatisfy { $0["verified"] as? Bool == true }, "the receiver's own HMAC check failed: \(taken)")
     }
 
-    /// Whether a `genworker transfer` process of this job's upload runs (its plan is in the run's folder).
-    static func transferRunning(for id: String) -> Bool {
+    /// Whether a `genworker transfer` process of this job's upload runs (its plan is in the
+    /// run's folder), of one attempt or of any.
+    static func transferRunning(for id: String, attempt: Int? = nil) -> Bool {
+        let folder = attempt.map { "/.runs/\(id).\($0)/" } ?? "/.runs/\(id)."
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return entries.contains { pid in
             guard pid.allSatisfy(\.isNumber), let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
             let words = String(decoding: data, as: UTF8.self).split(separator: "\0")
-            return words.contains("transfer") && words.contains { $0.contains("/.runs/\(id).") && $0.hasSuffix("upload.plan.json") }
+            return words.contains("transfer") && words.contains { $0.contains(folder) && $0.hasSuffix("upload.plan.json") }
         }
     }
 }
