@@ -331,6 +331,36 @@ final class WorkerStateMachineTests: XCTestCase {
         XCTAssertTrue(m.outputsSpace(freeMB: 1200, floorMB: 1000).contains(.consume(true)))
     }
 
+    /// Finding 10's first lead (docs/reliability.md), refuted: an expiry proposed during a
+    /// partition and made invalid by the owner's delayed heartbeats is proposed again a lease later.
+    func testAnExpiryMadeInvalidByDelayedHeartbeatsIsProposedAgainAfterTheNextLease() {
+        var m = machine()
+        _ = ready(&m)
+        var claim = LedgerRecord(kind: .claim, worker: "w2", at: t0, ref: "c", id: "a")
+        claim.job = #"{"id":"a","task":"t2v-A14B"}"#
+        _ = m.fold(.record(claim), now: at(1))
+        // No renewal for a lease: this worker proposes an expiry (counter -1), not yet seen back.
+        var expiries = writes(m.tick(now: at(45)).actions).filter { $0.kind == .expire }
+        XCTAssertEqual(expiries.count, 1)
+        XCTAssertEqual(expiries.first?.counter, -1)
+        // The owner's heartbeats, delayed by the partition, fold first; then the expiry: invalid.
+        var beat = LedgerRecord(kind: .heartbeat, worker: "w2", at: t0.addingTimeInterval(5), ref: "h1")
+        beat.counter = 3
+        beat.life = "L"
+        beat.runs = [.init(id: "a", attempt: 1)]
+        _ = m.fold(.record(beat), now: at(46))
+        let decided = m.fold(.record(expiries[0]), now: at(46.1))
+        XCTAssertFalse(decided.contains { if case .requeue = $0 { true } else { false } })
+        // The owner fenced its run: its heartbeats no longer list the job. A lease later:
+        var quiet = LedgerRecord(kind: .heartbeat, worker: "w2", at: t0.addingTimeInterval(50), ref: "h2")
+        quiet.counter = 4
+        quiet.life = "L"
+        quiet.runs = []
+        _ = m.fold(.record(quiet), now: at(50))
+        expiries = writes(m.tick(now: at(100)).actions).filter { $0.kind == .expire }
+        XCTAssertEqual(expiries.count, 1, "nobody proposes the expiry again: the job waits forever")
+    }
+
     // Found by an adversarial review (helper), each failing before its fix:
 
     func testAClaimDecidedAfterARequeueShutdownStartsNothingAndIsGivenBack() {
