@@ -19,11 +19,8 @@ struct GuardedHTTP: Sendable {
         var hops = 0
         while true {
             let target = try await egress.pinnedOffThePool(current)
-            var configuration = HTTPClient.Configuration()
-            configuration.redirectConfiguration = .disallow
+            var configuration = ObjectStore.clientConfiguration()
             configuration.dnsOverride = [target.host: target.address]
-            configuration.timeout.connect = .seconds(10)
-            configuration.connectionPool.retryConnectionEstablishment = false  // the callers retry
             let client = HTTPClient(configuration: configuration)
             var request = HTTPClientRequest(url: current)
             request.method = method

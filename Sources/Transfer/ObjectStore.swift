@@ -21,13 +21,19 @@ struct ObjectStore: Sendable {
         self.logger = logger
     }
 
+    /// How every transfer client is set up: redirects followed by hand (job URLs are checked at
+    /// each hop), a 10-s connect, and no retries of its own (`withRetries` has the settings').
+    static func clientConfiguration() -> HTTPClient.Configuration {
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
+        configuration.timeout.connect = .seconds(10)
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return configuration
+    }
+
     /// A client for one try: after a refused or broken connection AsyncHTTPClient's pool may
     /// hold the failure, so each try starts clean (a few per upload; parts are megabytes).
     static func withClient<T: Sendable>(_ body: (HTTPClient) async throws -> T) async throws -> T {
-        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
-        configuration.timeout.connect = .seconds(10)
-        configuration.connectionPool.retryConnectionEstablishment = false  // `withRetries` retries
-        let client = HTTPClient(configuration: configuration)
+        let client = HTTPClient(configuration: Self.clientConfiguration())
         do {
             let result = try await body(client)
             try? await client.shutdown()
@@ -158,7 +164,7 @@ struct ObjectStore: Sendable {
 
     private func multipartUpload(file: String, bytes: Int64, url: URL, what: String) async throws(TransferError) {
         let base = url.absoluteString
-        let emptyHash = Hashing.emptySHA256
+        let emptyHash = SigV4Signer.emptyPayloadSHA256
         let (_, created) = try await send(
             .POST, url: URL(string: base + "?uploads=")!, payloadSHA256: emptyHash, headers: [("Content-Type", "video/mp4")],
             what: "\(what): start a multipart upload")
@@ -189,7 +195,7 @@ struct ObjectStore: Sendable {
             let listed = etags.enumerated().map { "<Part><PartNumber>\($0.offset + 1)</PartNumber><ETag>\($0.element)</ETag></Part>" }
             let xml = Array("<CompleteMultipartUpload>\(listed.joined())</CompleteMultipartUpload>".utf8)
             let (_, completed) = try await send(
-                .POST, url: URL(string: base + "?\(idQuery)")!, payloadSHA256: Hashing.hex(xml),
+                .POST, url: URL(string: base + "?\(idQuery)")!, payloadSHA256: SigV4Signer.sha256Hex(xml),
                 headers: [("Content-Type", "application/xml"), ("Content-Length", String(xml.count))],
                 body: { .bytes(xml) }, what: "\(what): complete")
             // S3 may answer 200 with an error inside the body when completing.
@@ -209,7 +215,7 @@ struct ObjectStore: Sendable {
         let aborted = await Task { () -> Bool in
             do {
                 _ = try await store.send(
-                    .DELETE, url: URL(string: base + "?\(idQuery)")!, payloadSHA256: Hashing.emptySHA256,
+                    .DELETE, url: URL(string: base + "?\(idQuery)")!, payloadSHA256: SigV4Signer.emptyPayloadSHA256,
                     what: "\(what): abort", timeout: .seconds(30))
                 return true
             } catch { return false }
@@ -226,7 +232,7 @@ struct ObjectStore: Sendable {
         return try await withRetries(attempts: store.attempts, what: "fetch \(shown)", logger: logger) { () async throws(TransferError) in
             var request = HTTPClientRequest(url: url.absoluteString)
             for (name, value) in signer.signedHeaders(
-                method: "GET", url: url, headers: [], payloadSHA256: Hashing.emptySHA256, date: Date())
+                method: "GET", url: url, headers: [], payloadSHA256: SigV4Signer.emptyPayloadSHA256, date: Date())
             {
                 request.headers.add(name: name, value: value)
             }
