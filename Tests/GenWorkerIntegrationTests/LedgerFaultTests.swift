@@ -269,6 +269,38 @@ final class LedgerFaultTests: XCTestCase {
         XCTAssertEqual(try harness.result("reborn", timeout: 30).status, .completed)
     }
 
+    /// Finding 10: the worker whose expiry came first in the ledger stopped before it read the
+    /// expiry back and requeued the job; nobody else owed the requeue, so the job stayed
+    /// queued in the ledger with no message in the queue. Here the ledger holds a claim and a
+    /// valid expiry by workers that are gone and no requeue: a live worker requeues the job a
+    /// lease later and runs it, once.
+    func testAJobWhoseExpiryWriterStoppedBeforeRequeueingIsRequeuedByAnotherWorker() throws {
+        harness = try WorkerHarness()  // lease 6 s
+        let connection = try AMQPConnection(url: harness.configuration.amqp.url)
+        defer { connection.close() }
+        let channel = try connection.openChannel()
+        try channel.enableConfirms()
+        var claim = LedgerRecord(kind: .claim, worker: "gone-owner", id: "orphan")
+        claim.job = String(decoding: WorkerHarness.jobBody(id: "orphan"), as: UTF8.self)
+        claim.task = "t2v-A14B"
+        var expire = LedgerRecord(kind: .expire, worker: "gone-expirer", id: "orphan", attempt: 1)
+        expire.counter = -1
+        for record in [claim, expire] {
+            var properties = AMQPProperties.persistentJSON()
+            properties.userID = "guest"
+            XCTAssertEqual(
+                try channel.publishConfirmed(
+                    exchange: "", routingKey: harness.configuration.topology.ledgerStream, body: try ProtocolCoding.encode(record),
+                    properties: properties), .ack)
+        }
+        let started = Date()
+        _ = try spawn("rescuer")
+        XCTAssertEqual(try harness.result("orphan", timeout: 40).status, .completed, log("rescuer"))
+        XCTAssertGreaterThan(Date().timeIntervalSince(started), 6, "not before a lease: the expiry's writer may still requeue it")
+        XCTAssertEqual(runs(of: "orphan").filter { $0.kind == "start" }.count, 1)
+        XCTAssertTrue(log("rescuer").contains("its requeue never reached the jobs exchange"), log("rescuer"))
+    }
+
     /// Fault class (i): a job that runs longer than the ledger window. A worker that starts
     /// after the claim left the window knows the job only from its owner's `carry` records: a
     /// duplicate submitted to it attaches instead of starting a second run, and when the owner
@@ -395,6 +427,38 @@ final class BrokerRestartTests: XCTestCase {
         let took = Date().timeIntervalSince(asked)
         print("SIGTERM during the catch-up: exited after \(String(format: "%.2f", took)) s")
         XCTAssertLessThan(took, 3, "the worker finished its catch-up before it heard the SIGTERM")
+    }
+
+    /// Finding 10: a worker told to stop while its broker is away (just after a partition, in
+    /// the chaos run) stopped at once, with a completed job's end not yet in the ledger: the
+    /// job had no result. Now it reconnects within the shutdown's patience and hands it over.
+    func testAWorkerStoppedWhileTheBrokerIsAwayHandsItsResultOverWhenTheBrokerReturns() throws {
+        let harness = try WorkerHarness {
+            $0.amqp.url = "amqp://guest:guest@127.0.0.1:\(self.port)/"
+            $0.jobs.leaseSeconds = 60
+            $0.supervisor.graceSeconds = 15  // patience: 2 × grace + 10 s = 40 s
+        }
+        defer { harness.tearDown() }
+        let pid = try harness.spawnWorkerProcess(name: "finisher")
+        defer {
+            kill(pid, SIGKILL)
+            _ = harness.waitForExit(pid)
+        }
+        try harness.submit(id: "handover", prompt: "slow [[step_s=0.5]]", params: ["sample_steps": 12])
+        let log = harness.root.appendingPathComponent("finisher.log").path
+        func text() -> String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+        var deadline = Date().addingTimeInterval(20)
+        while !text().contains("running attempt 1"), Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        try TestBroker.run(TestBroker.script, ["stop"], environment: environment)
+        deadline = Date().addingTimeInterval(30)
+        while !text().contains("job=handover [GenWorker] completed"), Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        XCTAssertTrue(text().contains("job=handover [GenWorker] completed"), text())
+        kill(pid, SIGTERM)
+        XCTAssertNil(harness.waitForExit(pid, timeout: 2), "the worker stopped with the result unpublished:\n\(text().suffix(3000))")
+        try TestBroker.run(TestBroker.script, ["start"], environment: environment)
+        XCTAssertNotNil(harness.waitForExit(pid, timeout: 40), "it stops once the result is out")
+        try harness.reconnectClient()
+        XCTAssertEqual(try harness.result("handover", timeout: 20).status, .completed, text().suffix(3000).description)
     }
 
     func testSIGTERMStopsAWorkerThatCannotCatchUp() throws {

@@ -361,6 +361,41 @@ final class WorkerStateMachineTests: XCTestCase {
         XCTAssertEqual(expiries.count, 1, "nobody proposes the expiry again: the job waits forever")
     }
 
+    /// Finding 10 (docs/reliability.md): the worker whose expiry came first in the ledger was
+    /// restarted before it read that expiry back, so nobody owed the requeue and the job sat in
+    /// the ledger as queued with no message in any queue. Any caught-up worker now requeues a
+    /// job given back whose requeue has not reached the jobs exchange a lease (and its
+    /// stagger) later; a requeue that did reach it (a submission in the ledger) stops that.
+    func testAValidExpiryWhoseWriterStoppedIsRequeuedByAnotherWorkerALeaseLater() {
+        var m = machine(name: "w3")
+        _ = ready(&m)
+        var claim = LedgerRecord(kind: .claim, worker: "w2", at: t0, ref: "c", id: "a")
+        claim.job = #"{"id":"a","task":"t2v-A14B"}"#
+        _ = m.fold(.record(claim), now: at(1))
+        var lost = LedgerRecord(kind: .claim, worker: "w2", at: t0, ref: "c2", id: "b")
+        lost.job = #"{"id":"b","task":"t2v-A14B"}"#
+        _ = m.fold(.record(lost), now: at(1))
+        // w1 (since restarted) expired both; its records are valid here, but not this worker's to requeue.
+        for id in ["a", "b"] {
+            var expiry = LedgerRecord(kind: .expire, worker: "w1", at: t0.addingTimeInterval(42), ref: "x-\(id)", id: id, attempt: 1)
+            expiry.counter = -1
+            XCTAssertFalse(m.fold(.record(expiry), now: at(42)).contains { if case .requeue = $0 { true } else { false } })
+        }
+        // b's requeue did reach the jobs exchange (the ledger's copy of it): nothing owed for b.
+        _ = m.fold(.submitted(id: "b", task: "t2v-A14B", submitter: nil, at: nil), now: at(43))
+        func requeued(_ actions: [WorkerStateMachine.Action]) -> [Requeue] {
+            actions.compactMap { if case .requeue(let r) = $0 { r } else { nil } }
+        }
+        XCTAssertEqual(requeued(m.tick(now: at(60)).actions), [], "within the lease the writer may still requeue")
+        let due = requeued(m.tick(now: at(42 + 40 + 21)).actions)
+        XCTAssertEqual(due.map(\.id), ["a"], "the job given back and never requeued is requeued, once")
+        XCTAssertEqual(due.first?.after, 1)
+        XCTAssertEqual(due.first?.body, claim.job)
+        XCTAssertEqual(requeued(m.tick(now: at(120)).actions), [], "not twice by one worker")
+        _ = m.requeued("a", accepted: true, now: at(120.1))
+        XCTAssertEqual(requeued(m.tick(now: at(300)).actions), [])
+    }
+
     // Found by an adversarial review (helper), each failing before its fix:
 
     func testAClaimDecidedAfterARequeueShutdownStartsNothingAndIsGivenBack() {

@@ -89,11 +89,18 @@ final class OwnerLoop {
                 performDisconnected(machine.connectionLost())
                 if inbox.shutdownMode != nil {
                     stopAllRuns()
-                    break
+                    // A result, an end or a requeue the broker has not taken yet is worth
+                    // reconnecting for, within the shutdown's patience: stopping now would
+                    // leave the job with no result published or no message in the queue
+                    // (finding 10 in docs/reliability.md: a restart just after a partition).
+                    let giveUp = shutdownGiveUp ?? ContinuousClock.now + machine.settings.shutdownPatience
+                    shutdownGiveUp = giveUp
+                    guard machine.waitsOnBroker, ContinuousClock.now < giveUp else { break }
+                    logger.warning("shutting down with results or requeues the broker has not taken: reconnecting to hand them over")
                 }
                 logger.info("reconnecting in \(backoff)")
-                let end = ContinuousClock.now + backoff
-                while inbox.shutdownMode == nil, ContinuousClock.now < end {
+                let end = min(ContinuousClock.now + backoff, shutdownGiveUp ?? .now + backoff)
+                while inbox.shutdownMode == nil || shutdownGiveUp != nil, ContinuousClock.now < end {
                     performDisconnected(machine.tick(now: now).actions)
                     takeUpdatesDisconnected()
                     inbox.wake.wait(timeout: min(end - .now, .seconds(1)))
@@ -127,6 +134,9 @@ final class OwnerLoop {
     /// One connection's life: catch up with the ledger (until the machine's marker comes
     /// back), then serve until shut down with nothing left to do. Throws when the connection
     /// fails, or the catch-up stalls.
+    /// Set by a connection lost during a shutdown: until when it reconnects to hand over what waits on the broker.
+    private var shutdownGiveUp: ContinuousClock.Instant?
+
     private func serveConnection() throws {
         let connected = try connectToANode()
         link = connected

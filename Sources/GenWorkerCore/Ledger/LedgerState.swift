@@ -105,6 +105,13 @@ public struct LedgerState: Sendable {
             get { run.body }
             set { run.body = newValue }
         }
+        /// Since when (this fold's clock) the job, given back by a valid expiry or release,
+        /// waits for its requeue to reach the jobs exchange: nil again once the ledger holds a
+        /// submission or a claim of it (see ``LedgerState/unrequeued(at:grace:)``).
+        package var requeueAwaitedSince: Date? {
+            get { run.requeueAwaitedSince }
+            set { run.requeueAwaitedSince = newValue }
+        }
         public var result: JobEvent? {
             get { boxedResult?.value }
             set { boxedResult = newValue.map(Boxed.init) }
@@ -147,10 +154,11 @@ public struct LedgerState: Sendable {
         var progress: JobProgress?
         var step: String?
         var body: String?
+        var requeueAwaitedSince: Date?
 
         var isEmpty: Bool {
             renewLife == nil && expiredLife == nil && renewCounter == -1 && renewedAt == nil && renewalWrittenAt == nil
-                && progress == nil && step == nil && body == nil
+                && progress == nil && step == nil && body == nil && requeueAwaitedSince == nil
         }
     }
 
@@ -231,6 +239,9 @@ public struct LedgerState: Sendable {
                 job.submitter = submitter
                 job.submittedAt = at ?? now
             }
+            // A message of the job reached the jobs exchange (a requeue, or a client's copy):
+            // the queue holds it, whoever sent it.
+            if job.state == .queued { job.requeueAwaitedSince = nil }
             job.lastChange = now
             job.lastSeen = now
             jobs[id] = job
@@ -279,6 +290,7 @@ public struct LedgerState: Sendable {
             job.expiries = max(job.expiries, record.expiries ?? 0)
             job.attempts.append(Attempt(number: number, worker: record.worker, claimedAt: now))
             job.state = .running
+            job.requeueAwaitedSince = nil
             job.renewCounter = -1
             job.renewedAt = seen
             job.renewalWrittenAt = now
@@ -357,6 +369,7 @@ public struct LedgerState: Sendable {
         var job = jobs[id] ?? Job(id: id, at: now)
         job.known = true
         job.state = .running
+        job.requeueAwaitedSince = nil
         job.renewCounter = -1
         job.attempts.append(Attempt(number: attempt, worker: worker, claimedAt: now))
         job.renewedAt = seen
@@ -400,6 +413,7 @@ public struct LedgerState: Sendable {
         job.state = .queued
         job.renewedAt = nil
         job.renewalWrittenAt = nil
+        job.requeueAwaitedSince = job.body == nil ? nil : seen
         job.lastChange = now
         job.lastSeen = seen
         jobs[id] = job
@@ -438,6 +452,7 @@ public struct LedgerState: Sendable {
             job.state = .ended
             job.result = result
             job.body = nil
+            job.requeueAwaitedSince = nil
             if detail == .decisions {
                 job.result?.logTail = nil
                 job.result?.progress = nil
@@ -470,6 +485,20 @@ public struct LedgerState: Sendable {
         jobs.values.compactMap { job in
             guard let live = job.live, let renewed = job.renewedAt, now.timeIntervalSince(renewed) > lease else { return nil }
             return (job.id, live.number, job.renewCounter)
+        }.sorted { $0.id < $1.id }
+    }
+
+    /// Jobs a valid expiry or release gave back whose requeue has not reached the jobs exchange
+    /// `grace` after this fold saw it: the writer, who alone requeues, stopped or lost the
+    /// broker between its record and the requeue (finding 10 in docs/reliability.md). What a
+    /// caught-up worker may requeue in its stead; a second copy is harmless (its claim finds
+    /// the job running or ended).
+    public func unrequeued(at now: Date, grace: TimeInterval) -> [Requeue] {
+        jobs.values.compactMap { job in
+            guard job.state == .queued, let since = job.requeueAwaitedSince, now.timeIntervalSince(since) > grace, let body = job.body,
+                let after = job.attempts.last?.number
+            else { return nil }
+            return Requeue(id: job.id, task: job.task, body: body, replies: job.replies, after: after, expiries: job.expiries)
         }.sorted { $0.id < $1.id }
     }
 

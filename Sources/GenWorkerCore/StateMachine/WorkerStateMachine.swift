@@ -59,6 +59,15 @@ package struct WorkerStateMachine {
             shutdownPatience = configuration.supervisor.grace * 2 + .seconds(10)
             warm = configuration.wan.warm
         }
+
+        /// How much longer than a lease this worker waits before it requeues a job whose
+        /// requeue another worker owed and never sent (``LedgerState/unrequeued(at:grace:)``):
+        /// up to half a lease, fixed by the worker's name, so that one of the fleet goes first
+        /// and the others see its requeue in the ledger instead of each sending a copy.
+        package var requeueStagger: Duration {
+            let hash = worker.utf8.reduce(UInt64(14_695_981_039_346_656_037)) { ($0 ^ UInt64($1)) &* 1_099_511_628_211 }
+            return lease * (Double(hash % 1000) / 2000)
+        }
     }
 
     /// A delivery from the jobs queue, as the owner loop read it.
@@ -231,6 +240,8 @@ package struct WorkerStateMachine {
     package private(set) var requeues: [(requeue: Requeue, notBefore: ContinuousClock.Instant, sent: Bool)] = []
     /// Expiries already proposed, as `id#attempt#counter`.
     private var proposedExpiries: Set<String> = []
+    /// Requeues sent in another worker's stead, as `id#attempt` (once each per process life).
+    private var repairedRequeues: Set<String> = []
     private var heartbeats: [String: (writtenAt: ContinuousClock.Instant, runs: [UInt64])] = [:]
     private var heartbeatCounter = 0
     private var nextHeartbeat: ContinuousClock.Instant?
@@ -691,6 +702,23 @@ package struct WorkerStateMachine {
             actions += write(record, now: now)
         }
         if proposedExpiries.count > 10_000 { proposedExpiries.removeAll() }
+        return actions + requeueUnrequeued(now: now)
+    }
+
+    /// Requeues every job given back (a valid expiry or release) whose requeue has not reached
+    /// the jobs exchange a lease and this worker's stagger after the record: its writer, who
+    /// owed it, stopped or lost the broker first (finding 10). Once per attempt per life.
+    private mutating func requeueUnrequeued(now: Now) -> [Action] {
+        var actions: [Action] = []
+        for requeue in ledger.unrequeued(at: now.steady, grace: (settings.lease + settings.requeueStagger).inSeconds) {
+            guard !requeues.contains(where: { $0.requeue.id == requeue.id }), repairedRequeues.insert("\(requeue.id)#\(requeue.after)").inserted else {
+                continue
+            }
+            requeues.append((requeue, now.monotonic, false))
+            actions.append(
+                .log(.warning, "attempt \(requeue.after) was given back a lease ago and its requeue never reached the jobs exchange: requeueing the job", job: requeue.id))
+        }
+        if repairedRequeues.count > 10_000 { repairedRequeues.removeAll() }
         return actions
     }
 
@@ -733,6 +761,12 @@ package struct WorkerStateMachine {
         return [.log(low ? .warning : .info, message, job: nil)] + balanceIntake()
     }
 
+    /// Whether something of this worker waits on the broker: a claim or an end not yet
+    /// decided in the ledger, a result not confirmed, a requeue owed or not confirmed.
+    package var waitsOnBroker: Bool {
+        !(claims.isEmpty && ends.isEmpty && rejections.isEmpty && outbox.isEmpty && requeueRefs.isEmpty && requeues.isEmpty)
+    }
+
     /// Stops taking jobs; past the drain deadline (or in requeue mode) stops running jobs and
     /// gives them back. Done when nothing runs and every result is out, or, once the runs are
     /// over, when the broker has had `shutdownPatience` to take what is pending.
@@ -758,9 +792,7 @@ package struct WorkerStateMachine {
             actions += stop(run, .shutdown, "shutdown: stopping the job to give it back to the queue")
         }
         guard runs.isEmpty else { return (actions, false) }
-        if claims.isEmpty && ends.isEmpty && rejections.isEmpty && outbox.isEmpty && requeueRefs.isEmpty && requeues.isEmpty {
-            return (actions, true)
-        }
+        if !waitsOnBroker { return (actions, true) }
         // Runs are over; what waits on the broker waits a bounded time: a broker that does not
         // answer must not keep a stopping worker alive. Leases then hand its jobs on.
         let giveUp = giveUpAt ?? now.monotonic + settings.shutdownPatience
