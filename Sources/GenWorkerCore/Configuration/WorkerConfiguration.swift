@@ -25,6 +25,7 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable, ConfigSection
     public var log = LogSection()
     public var cancel = CancelSection()
     public var dashboard = DashboardSection()
+    public var api = APISection()
     public var storage = StorageSection()
     public var egress = EgressSection()
     public var webhooks = WebhooksSection()
@@ -35,7 +36,7 @@ public struct WorkerConfiguration: Sendable, Equatable, Decodable, ConfigSection
             .section("inputs", \.inputs), .section("outputs", \.outputs), .section("supervisor", \.supervisor),
             .section("jobs", \.jobs), .section("env", \.env), .section("progress", \.progress), .section("shutdown", \.shutdown),
             .section("metrics", \.metrics), .section("log", \.log), .section("cancel", \.cancel),
-            .section("dashboard", \.dashboard), .section("storage", \.storage), .section("egress", \.egress),
+            .section("dashboard", \.dashboard), .section("api", \.api), .section("storage", \.storage), .section("egress", \.egress),
             .section("webhooks", \.webhooks),
         ]
     }

@@ -23,6 +23,10 @@ public final class FleetView: Sendable {
     package let maxJobs: Int
     private let state: Mutex<State>
     private let subscribers = Mutex<[UUID: AsyncStream<String>.Continuation]>([:])
+    private let finishing = Atomic<Bool>(false)
+
+    /// True once the server stops (``finishAll()``): long polls and event streams end.
+    public var isFinishing: Bool { finishing.load(ordering: .acquiring) }
 
     public init(retention: TimeInterval, maxJobs: Int) {
         self.maxJobs = maxJobs
@@ -137,6 +141,36 @@ public final class FleetView: Sendable {
         }
     }
 
+    /// One job as the HTTP API shows it: a dictionary lookup under the lock, whatever the window holds.
+    public func apiJob(_ id: String) -> APIJob? {
+        state.withLock { state in
+            guard let job = state.ledger.jobs[id], job.known else { return nil }
+            return APIJob(job, progress: state.progress[id], requestedBy: state.requestedBy[id])
+        }
+    }
+
+    /// Jobs newest first (submitted, then id), those after `after` (a page's last), filtered
+    /// as the API's list is; without timelines.
+    public func apiJobs(
+        state wanted: String?, task: String?, submitter: String?, since: Date?, until: Date?, after: (Date, String)?, limit: Int
+    ) -> [APIJob] {
+        let (ledger, progress, requestedBy) = state.withLock { ($0.ledger, $0.progress, $0.requestedBy) }
+        var page: [APIJob] = []
+        for job in ledger.knownJobs() {
+            let submitted = job.submittedAt ?? job.lastChange
+            if let after, (submitted, job.id) >= after { continue }
+            if let since, submitted < since { continue }
+            if let until, submitted >= until { continue }
+            if let task, job.task != task { continue }
+            let shown = APIJob(job, progress: progress[job.id], requestedBy: requestedBy[job.id], timeline: false)
+            if let wanted, shown.state != wanted { continue }
+            if let submitter, shown.submitter != submitter { continue }
+            page.append(shown)
+            if page.count >= limit { break }
+        }
+        return page
+    }
+
     public var queues: [String: UInt32] { state.withLock { $0.queues } }
 
     public var health: (connected: Bool, jobs: Int, folded: Int, lagSeconds: Double?) {
@@ -169,6 +203,7 @@ public final class FleetView: Sendable {
 
     /// Ends every watcher's stream (shutdown: their responses finish, the server can stop).
     package func finishAll() {
+        finishing.store(true, ordering: .releasing)
         for continuation in subscribers.withLock({ Array($0.values) }) { continuation.finish() }
     }
 

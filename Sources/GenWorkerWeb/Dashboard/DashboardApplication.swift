@@ -40,6 +40,7 @@ public struct DashboardApplication: Service {
         let router = Router(context: DashboardContext.self)
         router.add(
             middleware: BasicAuthenticator { name, _ in users[name].map { DashboardUser(name: name, passwordHash: $0) } })
+        router.add(middleware: OriginCheckMiddleware(allowed: Set(configuration.api.allowedOrigins)))
         router.get("/healthz") { _, _ in
             let health = view.health
             return DashboardResponse.text(health.connected ? .ok : .serviceUnavailable, health.connected ? "ok\n" : "broker unreachable\n")
@@ -47,6 +48,9 @@ public struct DashboardApplication: Service {
         DashboardPageRoutes(pages: pages, outputsDir: dashboard.outputsDir).addRoutes(to: router.group())
         DashboardAPIRoutes(configuration: configuration, view: view, pages: pages, follower: follower, logger: logger)
             .addRoutes(to: router.group("api"))
+        if configuration.api.enabled {
+            APIRoutes(configuration: configuration, view: view, follower: follower, logger: logger).addRoutes(to: router.group("v1"))
+        }
 
         self.view = view
         address = dashboard.address
