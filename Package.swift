@@ -132,6 +132,7 @@ let package = Package(
                 "GenWorkerWeb", "GenWorkerCore", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         // Against the private RabbitMQ (scripts/broker.sh) and real child processes.

@@ -8,13 +8,14 @@
 #   scripts/api-stack.sh stop
 #
 # Environment: GENWORKER_BIN (default .build/debug/genworker), GENWORKER_BROKER_PORT (5679),
-# GENWORKER_API_PORT (8099), GENWORKER_STACK_METRICS_PORT (9479).
+# GENWORKER_API_PORT (8099), GENWORKER_STACK_METRICS_PORT (9479), GENWORKER_STACK_DIR
+# (.run/api-stack: several stacks side by side need their own directory and ports).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 bin=${GENWORKER_BIN:-$root/.build/debug/genworker}
 port=${GENWORKER_API_PORT:-8099}
-dir=$root/.run/api-stack
+dir=${GENWORKER_STACK_DIR:-$root/.run/api-stack}
 mkdir -p "$dir"
 
 # Stops the process in FILE: SIGTERM, then SIGKILL after 15 s.
@@ -104,7 +105,7 @@ GENWORKER_API_TOKEN=$submit
 GENWORKER_API_TOKEN_OTHER=$other
 GENWORKER_API_TOKEN_READ=$read
 GENWORKER_API_TOKEN_ADMIN=$admin
-GENWORKER_API_RESTART=GENWORKER_BIN=$bin GENWORKER_API_PORT=$port bash $root/scripts/api-stack.sh restart-api
+GENWORKER_API_RESTART="GENWORKER_BIN=$bin GENWORKER_API_PORT=$port GENWORKER_STACK_DIR=$dir bash $root/scripts/api-stack.sh restart-api"
 ENV
   cat "$dir/env"
   ;;

@@ -71,6 +71,7 @@ struct APIError: Error, Sendable {
         case unauthorized
         case forbidden
         case notFound = "not_found"
+        case methodNotAllowed = "method_not_allowed"
         case tooLarge = "too_large"
         case unavailable
     }
@@ -89,6 +90,7 @@ struct APIError: Error, Sendable {
         case .unauthorized: .unauthorized
         case .forbidden: .forbidden
         case .notFound: .notFound
+        case .methodNotAllowed: .methodNotAllowed
         case .tooLarge: .contentTooLarge
         case .unavailable: .serviceUnavailable
         }

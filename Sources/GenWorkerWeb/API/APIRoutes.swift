@@ -111,18 +111,23 @@ struct APIRoutes {
 
     private func list(_ request: Request, _ context: DashboardContext) throws -> Response {
         try read(request, context)
-        let q = request.uri.queryParameters
+        // An empty task, submitter or cursor is none (`?task=&cursor=`, as forms send them);
+        // an empty state, limit or time is not one.
+        let parameters = request.uri.queryParameters
+        let q = { (name: String) -> Substring? in
+            parameters[Substring(name)].flatMap { $0.isEmpty && ["task", "submitter", "cursor"].contains(name) ? nil : $0 }
+        }
         let states = ["queued", "running", "completed", "failed", "cancelled"]
-        let state = q["state"].map(String.init)
+        let state = q("state").map(String.init)
         if let state, !states.contains(state) { throw APIError(.badRequest, "state must be one of \(states.joined(separator: ", "))") }
-        guard let limit = Int(q["limit"].map(String.init) ?? "100"), (1...1000).contains(limit) else {
+        guard let limit = Int(q("limit").map(String.init) ?? "100"), (1...1000).contains(limit) else {
             throw APIError(.badRequest, "limit must be an integer from 1 to 1000")
         }
-        let since = try q["since"].map { try date(String($0), "since") }
-        let until = try q["until"].map { try date(String($0), "until") }
-        let after = try q["cursor"].map { try Cursor.decode(String($0)) }
+        let since = try q("since").map { try date(String($0), "since") }
+        let until = try q("until").map { try date(String($0), "until") }
+        let after = try q("cursor").map { try Cursor.decode(String($0)) }
         let page = view.apiJobs(
-            state: state, task: q["task"].map(String.init), submitter: q["submitter"].map(String.init), since: since, until: until, after: after,
+            state: state, task: q("task").map(String.init), submitter: q("submitter").map(String.init), since: since, until: until, after: after,
             limit: limit)
         let next = page.count == limit ? page.last.map { Cursor.encode($0.submittedAt ?? .distantPast, $0.id) } : nil
         return try json(JobPage(jobs: page, nextCursor: next))
@@ -134,7 +139,7 @@ struct APIRoutes {
         let id = try jobID(context)
         let timeout = try seconds(request, "timeout_s", default: 30)
         // A job submitted through another replica may reach this one's fold a moment later.
-        guard let first = await poll(for: .seconds(min(timeout, 2)), { view.apiJob(id) }) else {
+        guard let first = await poll(for: .seconds(min(timeout, 1)), { view.apiJob(id) }) else {
             throw APIError(.notFound, "no job \(id) in the ledger's window")
         }
         if first.isTerminal { return try json(first) }
@@ -259,6 +264,33 @@ struct APIRoutes {
             logger.error("api: \(error)")
             return APIError(.unavailable, "the API could not answer: \(error)").response
         }
+    }
+}
+
+/// A method the document does not list for an API path is a 405 naming the ones it does.
+struct MethodCheck: RouterMiddleware {
+    typealias Context = DashboardContext
+    /// The methods the document lists for `path`, nil for a path that is not the API's.
+    static func allowed(_ path: String) -> [HTTPRequest.Method]? {
+        let parts = path.split(separator: "/")
+        guard parts.first == "v1" else { return nil }
+        switch (parts.count, parts.dropFirst().first, parts.last) {
+        case (2, "jobs", _): return [.get, .post]
+        case (2, "workers", _), (2, "queues", _), (2, "openapi.yaml", _): return [.get]
+        case (3, "jobs", _): return [.get]
+        case (4, "jobs", "wait"), (4, "jobs", "events"): return [.get]
+        case (4, "jobs", "cancel"): return [.post]
+        default: return nil
+        }
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let path = request.uri.path
+        guard let allowed = Self.allowed(path), !allowed.contains(request.method), !(request.method == .head && allowed.contains(.get))
+        else { return try await next(request, context) }
+        var response = APIError(.methodNotAllowed, "\(request.method) is not an operation of \(path): \(allowed.map(\.rawValue).joined(separator: ", "))").response
+        response.headers[.allow] = allowed.map(\.rawValue).joined(separator: ", ")
+        return response
     }
 }
 

@@ -11,8 +11,11 @@ enum OpenAPIDocument {
             Submit video-generation jobs, follow them and cancel them. The job id is the
             idempotency key: submitting an id again returns the existing job and never starts a
             second run. Every state comes from the fleet's ledger as the API process folds it.
-            Authentication: `Authorization: Bearer <token>` (api.tokens) or HTTP basic
-            (dashboard.users, for browsers: state-changing requests must come from the same origin).
+            Submitting an id already known answers 200 with the existing job, whatever the
+            body says. Authentication: `Authorization: Bearer <token>` (api.tokens, role read,
+            submit or admin) or HTTP basic (dashboard.users, for browsers: state-changing
+            requests must come from the same origin or api.allowed_origins). Reads need no
+            credentials unless api.read_requires_token; credentials that match nothing are a 401.
         servers:
           - url: /
         security:
@@ -81,13 +84,24 @@ enum OpenAPIDocument {
               summary: The job as it changes (server-sent events), until it ends
               description: |
                 Each event is `event: job` with the whole job as data and an `id:`; the last one
-                is `event: end`. Reconnect with `Last-Event-ID`: an unchanged job is not sent again.
+                is `event: end`, with the ended job as data (a job that has ended already gets
+                only that one). Reconnect with `Last-Event-ID`: an unchanged job is not sent again.
                 A comment line every 15 s keeps proxies from closing the stream.
               parameters:
                 - {$ref: '#/components/parameters/id'}
                 - {name: Last-Event-ID, in: header, schema: {type: string}}
               responses:
-                '200': {description: An event stream, content: {text/event-stream: {schema: {type: string}}}}
+                '200':
+                  description: An event stream; each event as schemathesis and EventSource read it
+                  content:
+                    text/event-stream:
+                      schema:
+                        type: object
+                        required: [event, data]
+                        properties:
+                          event: {type: string, enum: [job, end]}
+                          id: {type: string}
+                          data: {type: string, description: the Job as JSON}
                 '400': {$ref: '#/components/responses/Error'}
                 '401': {$ref: '#/components/responses/Error'}
                 '404': {$ref: '#/components/responses/Error'}
@@ -130,7 +144,7 @@ enum OpenAPIDocument {
               summary: This document
               security: [{}]
               responses:
-                '200': {description: OpenAPI 3.1, content: {application/yaml: {schema: {type: string}}}}
+                '200': {description: OpenAPI 3.1, content: {application/yaml: {schema: {type: object}}}}
         components:
           securitySchemes:
             bearer: {type: http, scheme: bearer}
@@ -156,7 +170,7 @@ enum OpenAPIDocument {
                   type: object
                   required: [code, message]
                   properties:
-                    code: {type: string, enum: [bad_request, unauthorized, forbidden, not_found, too_large, unavailable]}
+                    code: {type: string, enum: [bad_request, unauthorized, forbidden, not_found, method_not_allowed, too_large, unavailable]}
                     message: {type: string}
             JobState:
               type: string

@@ -49,6 +49,7 @@ public struct DashboardApplication: Service {
         DashboardAPIRoutes(configuration: configuration, view: view, pages: pages, follower: follower, logger: logger)
             .addRoutes(to: router.group("api"))
         if configuration.api.enabled {
+            router.add(middleware: MethodCheck())
             APIRoutes(configuration: configuration, view: view, follower: follower, logger: logger).addRoutes(to: router.group("v1"))
         }
 

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The HTTP API and its client libraries against a real stack (scripts/api-stack.sh: the
+# private broker, a worker on the stand-in generator, the API): schemathesis runs the OpenAPI
+# document against the live API, then the Python client's tests (pytest) and the TypeScript
+# client's (tsc, node --test). Part of `make test`; nothing here is skipped.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+venv=$root/.run/venv-api
+if [ ! -x "$venv/bin/schemathesis" ] || [ clients/python/pyproject.toml -nt "$venv/.installed" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q schemathesis pytest ./clients/python
+  touch "$venv/.installed"
+fi
+command -v tsc >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq node-typescript >/dev/null; }
+
+export GENWORKER_STACK_DIR=${GENWORKER_STACK_DIR:-$root/.run/api-stack-test}
+export GENWORKER_API_PORT=${GENWORKER_API_PORT:-8098}
+export GENWORKER_STACK_METRICS_PORT=${GENWORKER_STACK_METRICS_PORT:-9478}
+trap 'scripts/api-stack.sh stop >/dev/null 2>&1 || true' EXIT
+scripts/api-stack.sh start > /dev/null
+set -a
+# shellcheck disable=SC1091
+. "$GENWORKER_STACK_DIR/env"
+set +a
+
+echo "== schemathesis: the OpenAPI document against the live API"
+curl -fsS "$GENWORKER_API_URL/v1/openapi.yaml" > "$GENWORKER_STACK_DIR/openapi.yaml"
+"$venv/bin/schemathesis" --config-file scripts/schemathesis.toml run "$GENWORKER_STACK_DIR/openapi.yaml" \
+  --url "$GENWORKER_API_URL" -H "Authorization: Bearer $GENWORKER_API_TOKEN_ADMIN"
+
+echo "== the Python client (clients/python)"
+(cd clients/python && "$venv/bin/python" -m pytest -q tests)
+
+echo "== the TypeScript client (clients/typescript)"
+(cd clients/typescript && rm -rf dist && tsc -p . && node --test dist/test/)
