@@ -110,6 +110,7 @@ let package = Package(
                 "GenWorkerWeb", "GenWorker", "GenWorkerCore", "AMQP", "Transfer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
         // Kills a dead worker's generators (see Supervisor/Watchdog.swift).

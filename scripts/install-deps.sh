@@ -13,6 +13,8 @@ command -v curl >/dev/null || need+=(curl)
 command -v promtool >/dev/null || need+=(prometheus)   # promtool checks the alert rules
 command -v chromium >/dev/null || need+=(chromium)      # the dashboard's browser tests (headless)
 command -v chromedriver >/dev/null || need+=(chromium-driver)
+command -v tsc >/dev/null || need+=(node-typescript)      # the TypeScript client (tsc 4.8; Node itself is not from here)
+python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)  # the API tests' own environment (.run/venv-api)
 if [ ${#need[@]} -gt 0 ]; then
   echo "install-deps: apt-get install ${need[*]}" >&2
   apt-get update -qq

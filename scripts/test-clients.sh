@@ -29,6 +29,17 @@ curl -fsS "$GENWORKER_API_URL/v1/openapi.yaml" > "$GENWORKER_STACK_DIR/openapi.y
 "$venv/bin/schemathesis" --config-file scripts/schemathesis.toml run "$GENWORKER_STACK_DIR/openapi.yaml" \
   --url "$GENWORKER_API_URL" -H "Authorization: Bearer $GENWORKER_API_TOKEN_ADMIN"
 
+echo "== genworker status and workers through the API (--api)"
+bin=${GENWORKER_BIN:-$root/.build/debug/genworker}
+id=cli-$$-$RANDOM
+curl -fsS -o /dev/null -H "Authorization: Bearer $GENWORKER_API_TOKEN" \
+  -d "{\"id\":\"$id\",\"task\":\"t2v-A14B\",\"params\":{\"prompt\":\"x [[step_s=0.01]]\",\"size\":\"832*480\",\"sample_steps\":2}}" \
+  "$GENWORKER_API_URL/v1/jobs"
+"$bin" status --api "$GENWORKER_API_URL" "$id" | grep -q "\"id\":\"$id\"" || { echo "status --api: no $id" >&2; exit 1; }
+rc=0; "$bin" status --api "$GENWORKER_API_URL" "unknown-$id" 2>/dev/null || rc=$?
+[ "$rc" -eq 3 ] || { echo "status --api of an unknown id: exit $rc, not 3" >&2; exit 1; }
+"$bin" workers --api "$GENWORKER_API_URL" | grep -q '"online":true' || { echo "workers --api: no worker online" >&2; exit 1; }
+
 echo "== the Python client (clients/python)"
 (cd clients/python && "$venv/bin/python" -m pytest -q tests)
 

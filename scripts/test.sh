@@ -11,3 +11,6 @@ export GENWORKER_BROKER_PORT=${GENWORKER_BROKER_PORT:-5679}
 export GENWORKER_S3_PORT=${GENWORKER_S3_PORT:-8533}
 swift build --build-tests
 swift test --skip-build --disable-swift-testing "$@"
+# The HTTP API against its OpenAPI document (schemathesis) and the Python and TypeScript
+# clients' suites, against a real broker, worker and API (not when a filter picks tests).
+if [ $# -eq 0 ]; then scripts/test-clients.sh; fi
