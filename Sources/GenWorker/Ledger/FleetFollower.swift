@@ -171,37 +171,54 @@ public final class FleetFollower: Service, Sendable {
         return out
     }
 
+    /// Publishes every waiting command, then waits for their confirms: one round trip for a
+    /// burst of submits, not one each (the API's submits per second, docs/benchmarks.md).
     private func runCommands(_ publisher: AMQPChannel) throws {
         let pending = commands.withLock { box in
             defer { box.pending.removeAll() }
             return box.pending
         }
-        let t = configuration.topology
-        for (index, item) in pending.enumerated() {
-            do {
-                var properties = AMQPProperties.persistentJSON()
-                properties.timestamp = UInt64(Date().timeIntervalSince1970)
-                properties.appID = "genworker-dashboard"
-                let sequence: UInt64
-                switch item.command {
-                case .submit(let job, let user):
-                    properties.messageID = job.id
-                    properties.headers = ["x-genworker-requested-by": .string(user)]
-                    sequence = try publisher.publish(
-                        exchange: t.jobsExchange, routingKey: job.task, body: try ProtocolCoding.encode(job), properties: properties)
-                case .cancel(let id, let user):
-                    properties.headers = ["x-genworker-requested-by": .string(user)]
-                    sequence = try publisher.publish(
-                        exchange: t.cancelExchange, routingKey: "", body: try ProtocolCoding.encode(CancelMessage(id: id)), properties: properties)
+        var sent: [(index: Int, sequence: UInt64)] = []
+        var answered = Set<Int>()
+        do {
+            for (index, item) in pending.enumerated() {
+                guard let message = try? message(for: item.command) else {
+                    answered.insert(index)
+                    item.done(.failure(GenWorkerError(.brokerFailed, "the message could not be encoded")))
+                    continue
                 }
-                let confirm = try publisher.waitForConfirm(sequence, timeout: configuration.amqp.confirmTimeout)
-                item.done(confirm == .ack ? .success(()) : .failure(GenWorkerError(.brokerFailed, "the broker refused the message (basic.nack)")))
-            } catch let error as GenWorkerError {
-                item.done(.failure(error))
-            } catch {
-                for rest in pending[index...] { rest.done(.failure(GenWorkerError(.brokerFailed, "publishing failed: \(error)"))) }
-                throw error
+                sent.append(
+                    (index, try publisher.publish(exchange: message.exchange, routingKey: message.key, body: message.body, properties: message.properties)))
             }
+            for (index, sequence) in sent {
+                let confirm = try publisher.waitForConfirm(sequence, timeout: configuration.amqp.confirmTimeout)
+                answered.insert(index)
+                pending[index].done(
+                    confirm == .ack ? .success(()) : .failure(GenWorkerError(.brokerFailed, "the broker refused the message (basic.nack)")))
+            }
+        } catch {
+            // The connection failed: what is not answered yet is answered with that.
+            for index in pending.indices where !answered.contains(index) {
+                pending[index].done(.failure(GenWorkerError(.brokerFailed, "publishing failed: \(error)")))
+            }
+            throw error
+        }
+    }
+
+    /// A command as the message to publish: where, and with the dashboard user or API token behind it.
+    private func message(for command: Command) throws -> (exchange: String, key: String, body: [UInt8], properties: AMQPProperties) {
+        let t = configuration.topology
+        var properties = AMQPProperties.persistentJSON()
+        properties.timestamp = UInt64(Date().timeIntervalSince1970)
+        properties.appID = "genworker-dashboard"
+        switch command {
+        case .submit(let job, let user):
+            properties.messageID = job.id
+            properties.headers = ["x-genworker-requested-by": .string(user)]
+            return (t.jobsExchange, job.task, try ProtocolCoding.encode(job), properties)
+        case .cancel(let id, let user):
+            properties.headers = ["x-genworker-requested-by": .string(user)]
+            return (t.cancelExchange, "", try ProtocolCoding.encode(CancelMessage(id: id)), properties)
         }
     }
 

@@ -103,9 +103,9 @@ struct APIRoutes {
             throw APIError(.unavailable, "the broker did not take the job: \(error.message)")
         }
         logger.info("api: \(caller.name) submitted \(message.id)")
-        // The ledger's copy of the submission comes back within milliseconds; until then the
-        // job is what was just published.
-        let folded = await poll(for: .seconds(1)) { view.apiJob(message.id) }
+        // The ledger's copy of the submission comes back within a few milliseconds: looked for
+        // closely for a moment, then the job is what was just published (queued).
+        let folded = await poll(for: .milliseconds(50), every: .milliseconds(2)) { view.apiJob(message.id) }
         return try json(folded ?? queued(message, by: caller.name), status: .accepted)
     }
 
@@ -234,12 +234,12 @@ struct APIRoutes {
     }
 
     /// What `probe` finds within `duration` (looked for every ``pollEvery``), or nil.
-    private func poll<T>(for duration: Duration, _ probe: () -> T?) async -> T? {
+    private func poll<T>(for duration: Duration, every interval: Duration = pollEvery, _ probe: () -> T?) async -> T? {
         let deadline = ContinuousClock.now + duration
         while true {
             if let found = probe() { return found }
             guard ContinuousClock.now < deadline, !view.isFinishing else { return nil }
-            try? await Task.sleep(for: Self.pollEvery)
+            try? await Task.sleep(for: interval)
         }
     }
 
