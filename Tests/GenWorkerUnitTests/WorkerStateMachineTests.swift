@@ -396,6 +396,69 @@ final class WorkerStateMachineTests: XCTestCase {
         XCTAssertEqual(requeued(m.tick(now: at(300)).actions), [])
     }
 
+    // Found by an adversarial review of the repair above (helper), each failing before its fix:
+
+    func requeues(_ actions: [WorkerStateMachine.Action]) -> [Requeue] { actions.compactMap { if case .requeue(let r) = $0 { r } else { nil } } }
+
+    /// A job given back (w1's valid expiry), w1's requeue reached the exchange, and this worker
+    /// cannot validate the copy (its inputs are not on this machine): dead-lettered, its
+    /// attempt-0 end does not count. The queue may hold no message of the job: it is requeued
+    /// a lease later (another worker may validate it), not left queued in the ledger alone.
+    func testARequeuedCopyThisWorkerRejectsIsRequeuedAgainALeaseLater() {
+        var m = machine(name: "w3")
+        _ = ready(&m)
+        var claim = LedgerRecord(kind: .claim, worker: "w2", at: t0, ref: "c", id: "a")
+        claim.job = #"{"id":"a","task":"t2v-A14B"}"#
+        _ = m.fold(.record(claim), now: at(1))
+        var expiry = LedgerRecord(kind: .expire, worker: "w1", at: t0, ref: "x", id: "a", attempt: 1)
+        expiry.counter = -1
+        _ = m.fold(.record(expiry), now: at(42))
+        _ = m.fold(.submitted(id: "a", task: "t2v-A14B", submitter: "w1", at: nil), now: at(43))
+        var copy = incoming(7, "a")
+        copy.requeue = .init(after: 1, expiries: 1)
+        copy.validation = .failure(JobRejection(id: "a", task: "t2v-A14B", message: "params.image: does not exist: /in/x.png"))
+        let decided = echo(&m, m.receive(copy, now: at(44)), at: 44)
+        XCTAssertTrue(decided.contains(.settle(deliveryTag: 7, requeue: false)), "dead-lettered here")
+        XCTAssertTrue(published(decided).isEmpty, "a requeued copy answers nobody")
+        XCTAssertEqual(requeues((45...80).flatMap { m.tick(now: at(Double($0))).actions }), [], "not within the lease")
+        XCTAssertEqual(requeues((81...200).flatMap { m.tick(now: at(Double($0))).actions }).map(\.id), ["a"])
+    }
+
+    /// The writer of the valid expiry is gone, then a client's broken duplicate of the id
+    /// reaches the exchange (its submission in the ledger) and is rejected: the repair still comes.
+    func testAnInvalidDuplicateDoesNotDisarmTheRepair() {
+        var m = machine(name: "w3")
+        _ = ready(&m)
+        var claim = LedgerRecord(kind: .claim, worker: "w2", at: t0, ref: "c", id: "a")
+        claim.job = #"{"id":"a","task":"t2v-A14B"}"#
+        _ = m.fold(.record(claim), now: at(1))
+        var expiry = LedgerRecord(kind: .expire, worker: "w1", at: t0, ref: "x", id: "a", attempt: 1)
+        expiry.counter = -1
+        _ = m.fold(.record(expiry), now: at(42))
+        _ = m.fold(.submitted(id: "a", task: "t2v-A14B", submitter: "client", at: nil), now: at(50))
+        var duplicate = incoming(8, "a")
+        duplicate.validation = .failure(JobRejection(id: "a", task: "t2v-A14B", message: "params.prompt is required"))
+        _ = echo(&m, m.receive(duplicate, now: at(50)), at: 50)
+        XCTAssertEqual(requeues((51...300).flatMap { m.tick(now: at(Double($0))).actions }).map(\.id), ["a"])
+    }
+
+    /// A first, broken copy named another task; the valid copy's claim won. The requeue goes
+    /// where the claim's task routes it, not to the alternate exchange.
+    func testARequeueRoutesByTheTaskTheClaimRan() {
+        var m = machine(name: "w3")
+        _ = ready(&m)
+        _ = m.fold(.submitted(id: "a", task: "bogus", submitter: "c", at: nil), now: at(1))
+        _ = m.fold(.submitted(id: "a", task: "t2v-A14B", submitter: "c", at: nil), now: at(1))
+        var claim = LedgerRecord(kind: .claim, worker: "w2", at: t0, ref: "c", id: "a")
+        claim.job = #"{"id":"a","task":"t2v-A14B"}"#
+        claim.task = "t2v-A14B"
+        _ = m.fold(.record(claim), now: at(2))
+        var expiry = LedgerRecord(kind: .expire, worker: "w1", at: t0, ref: "x", id: "a", attempt: 1)
+        expiry.counter = -1
+        _ = m.fold(.record(expiry), now: at(50))
+        XCTAssertEqual(requeues((50...200).flatMap { m.tick(now: at(Double($0))).actions }).first?.task, "t2v-A14B")
+    }
+
     // Found by an adversarial review (helper), each failing before its fix:
 
     func testAClaimDecidedAfterARequeueShutdownStartsNothingAndIsGivenBack() {

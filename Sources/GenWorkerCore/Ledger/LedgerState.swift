@@ -288,6 +288,8 @@ public struct LedgerState: Sendable {
             // attempts numbers and counts this one as the readers that saw them do.
             let number = max(job.attempts.last?.number ?? 0, record.requeuedAfter ?? 0) + 1
             job.expiries = max(job.expiries, record.expiries ?? 0)
+            // The task of the copy that won (validated), not of a first broken copy: a requeue routes by it.
+            job.task = record.task ?? job.task
             job.attempts.append(Attempt(number: number, worker: record.worker, claimedAt: now))
             job.state = .running
             job.requeueAwaitedSince = nil
@@ -442,6 +444,13 @@ public struct LedgerState: Sendable {
             // next attempt (a requeue). Cancels before start and the delivery limit are ends
             // of the attempt their claim won.
             counts = attempt == 0 && job.attempts.isEmpty
+            // A copy of a job given back that its worker could not validate (its inputs are not
+            // on that machine, a config apart, a client's broken duplicate) was dead-lettered:
+            // the queue may hold no message of the job any more. The repair watches it again.
+            if !counts, attempt == 0, !job.attempts.isEmpty, job.body != nil {
+                job.requeueAwaitedSince = seen
+                jobs[id] = job
+            }
         }
         if counts {
             if job.state == .running {
