@@ -39,9 +39,12 @@ curl -fsS -o /dev/null -H "Authorization: Bearer $GENWORKER_API_TOKEN" \
 rc=0; "$bin" status --api "$GENWORKER_API_URL" "unknown-$id" 2>/dev/null || rc=$?
 [ "$rc" -eq 3 ] || { echo "status --api of an unknown id: exit $rc, not 3" >&2; exit 1; }
 "$bin" workers --api "$GENWORKER_API_URL" | grep -q '"online":true' || { echo "workers --api: no worker online" >&2; exit 1; }
+"$bin" jobs --api "$GENWORKER_API_URL" --since 1h | grep -q "\"id\":\"$id\"" || { echo "jobs --api: no $id" >&2; exit 1; }
 
 echo "== the Python client (clients/python)"
-(cd clients/python && "$venv/bin/python" -m pytest -q tests)
+(cd clients/python && GENWORKER_REQUIRE_INTEGRATION=1 "$venv/bin/python" -m pytest -q -rs tests)
 
 echo "== the TypeScript client (clients/typescript)"
-(cd clients/typescript && rm -rf dist && tsc -p . && node --test dist/test/)
+(cd clients/typescript && rm -rf dist && tsc -p . && node --test dist/test/) | tee "$GENWORKER_STACK_DIR/node-test.log"
+# A skipped integration test is a failure here: the stack is running.
+if ! grep -q "^# skipped 0$" "$GENWORKER_STACK_DIR/node-test.log"; then echo "test-clients: a TypeScript test was skipped" >&2; exit 1; fi
