@@ -15,11 +15,11 @@ struct CommonOptions: ParsableArguments {
 
     @Option(
         name: .long,
-        help: "The HTTP API (genworker dashboard) to ask instead of reading the ledger: status and workers (else GENWORKER_API_URL; token: GENWORKER_API_TOKEN)."
+        help: "The HTTP API (genworker dashboard) to ask instead of reading the ledger: status, jobs and workers (else GENWORKER_API_URL; token: GENWORKER_API_TOKEN)."
     )
     var api: String?
 
-    /// `--api`, else `GENWORKER_API_URL`: where `status` and `workers` ask, in milliseconds, instead of reading the window.
+    /// `--api`, else `GENWORKER_API_URL`: where `status`, `jobs` and `workers` ask, in milliseconds, instead of reading the window.
     var apiURL: String? { api ?? ProcessInfo.processInfo.environment["GENWORKER_API_URL"].flatMap { $0.isEmpty ? nil : $0 } }
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical (default: log.level).")
