@@ -52,6 +52,8 @@ start)
   token() { python3 -c 'import secrets; print(secrets.token_urlsafe(24))'; }
   hash() { printf %s "$1" | sha256sum | cut -d' ' -f1; }
   submit=$(token) read=$(token) admin=$(token) other=$(token)
+  browser=$(token)
+  browser_hash=$(printf %s "$browser" | "$bin" hash-password)
   cat > "$dir/genworker.yaml" <<YAML
 amqp:
   url: $(scripts/broker.sh url)
@@ -85,6 +87,8 @@ metrics:
 dashboard:
   port: $port
   outputs_dir: $dir/outputs
+  users:
+    browser: "$browser_hash"
 api:
   tokens:
     client: submit:$(hash "$submit")
@@ -105,6 +109,7 @@ GENWORKER_API_TOKEN=$submit
 GENWORKER_API_TOKEN_OTHER=$other
 GENWORKER_API_TOKEN_READ=$read
 GENWORKER_API_TOKEN_ADMIN=$admin
+GENWORKER_API_BROWSER_PASSWORD=$browser
 GENWORKER_API_RESTART="GENWORKER_BIN=$bin GENWORKER_API_PORT=$port GENWORKER_STACK_DIR=$dir bash $root/scripts/api-stack.sh restart-api"
 ENV
   cat "$dir/env"

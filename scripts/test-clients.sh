@@ -41,6 +41,16 @@ rc=0; "$bin" status --api "$GENWORKER_API_URL" "unknown-$id" 2>/dev/null || rc=$
 "$bin" workers --api "$GENWORKER_API_URL" | grep -q '"online":true' || { echo "workers --api: no worker online" >&2; exit 1; }
 "$bin" jobs --api "$GENWORKER_API_URL" --since 1h | grep -q "\"id\":\"$id\"" || { echo "jobs --api: no $id" >&2; exit 1; }
 
+echo "== a browser session (basic auth): state changes from this origin only"
+code=$(curl -s -o /dev/null -w '%{http_code}' -u "browser:$GENWORKER_API_BROWSER_PASSWORD" -H "Origin: http://evil.example" \
+  -X POST "$GENWORKER_API_URL/v1/jobs/$id/cancel")
+[ "$code" = 403 ] || { echo "a cross-origin cancel with basic auth answered $code, not 403" >&2; exit 1; }
+code=$(curl -s -o /dev/null -w '%{http_code}' -u "browser:$GENWORKER_API_BROWSER_PASSWORD" -H "Origin: $GENWORKER_API_URL" \
+  -d '{"task":"t2v-A14B","params":{"prompt":"x [[step_s=0.01]]","size":"832*480","sample_steps":2}}' "$GENWORKER_API_URL/v1/jobs")
+[ "$code" = 202 ] || { echo "a same-origin submit with basic auth answered $code, not 202" >&2; exit 1; }
+code=$(curl -s -o /dev/null -w '%{http_code}' -u "browser:wrong" "$GENWORKER_API_URL/v1/jobs/$id")
+[ "$code" = 401 ] || { echo "a wrong password answered $code, not 401" >&2; exit 1; }
+
 echo "== the Python client (clients/python)"
 (cd clients/python && GENWORKER_REQUIRE_INTEGRATION=1 "$venv/bin/python" -m pytest -q -rs tests)
 
