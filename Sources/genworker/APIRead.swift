@@ -17,7 +17,9 @@ enum APIRead {
             let body = try await response.body.collect(upTo: 64 << 20)
             return (Int(response.status.code), Array(body.readableBytesView))
         } catch {
-            throw GenWorkerError(.brokerFailed, "the API at \(base) did not answer: \(error)", hint: "is genworker dashboard running there? (--api, GENWORKER_API_URL)")
+            throw GenWorkerError(
+                .brokerFailed, "the API at \(base) did not answer: \(error)", hint: "is genworker dashboard running there? (--api, GENWORKER_API_URL)"
+            )
         }
     }
 

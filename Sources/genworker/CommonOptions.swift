@@ -15,7 +15,8 @@ struct CommonOptions: ParsableArguments {
 
     @Option(
         name: .long,
-        help: "The HTTP API (genworker dashboard) to ask instead of reading the ledger: status, jobs and workers (else GENWORKER_API_URL; token: GENWORKER_API_TOKEN)."
+        help:
+            "The HTTP API (genworker dashboard) to ask instead of reading the ledger: status, jobs and workers (else GENWORKER_API_URL; token: GENWORKER_API_TOKEN)."
     )
     var api: String?
 

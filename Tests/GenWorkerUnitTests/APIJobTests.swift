@@ -61,7 +61,10 @@ final class APIJobTests: XCTestCase {
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(ProtocolCoding.encode(job))) as? [String: Any])
         XCTAssertEqual(
             Set(object.keys),
-            ["id", "task", "state", "attempt", "worker", "submitter", "submitted_at", "started_at", "ended_at", "cancel_requested", "progress", "result", "timeline"])
+            [
+                "id", "task", "state", "attempt", "worker", "submitter", "submitted_at", "started_at", "ended_at", "cancel_requested", "progress",
+                "result", "timeline",
+            ])
         XCTAssertTrue(object["result"] is NSNull)
     }
 }

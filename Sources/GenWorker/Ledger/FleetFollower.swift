@@ -188,7 +188,10 @@ public final class FleetFollower: Service, Sendable {
                     continue
                 }
                 sent.append(
-                    (index, try publisher.publish(exchange: message.exchange, routingKey: message.key, body: message.body, properties: message.properties)))
+                    (
+                        index,
+                        try publisher.publish(exchange: message.exchange, routingKey: message.key, body: message.body, properties: message.properties)
+                    ))
             }
             for (index, sequence) in sent {
                 let confirm = try publisher.waitForConfirm(sequence, timeout: configuration.amqp.confirmTimeout)

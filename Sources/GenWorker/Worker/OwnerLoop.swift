@@ -39,9 +39,15 @@ final class OwnerLoop {
     /// The webhooks of jobs this worker took, by id, until their result is out (bounded:
     /// a job taken here may end elsewhere).
     private var hooks: [String: Webhook] = [:]
+    /// Each slot's devices (`CUDA_VISIBLE_DEVICES`).
+    private let gpus: GPUAssignment
 
-    init(configuration: WorkerConfiguration, logger: Logger, metrics: WorkerMetrics, inbox: WorkerInbox, webhooks: (any WebhookSink)? = nil) {
+    init(
+        configuration: WorkerConfiguration, gpus: GPUAssignment, logger: Logger, metrics: WorkerMetrics, inbox: WorkerInbox,
+        webhooks: (any WebhookSink)? = nil
+    ) {
         self.configuration = configuration
+        self.gpus = gpus
         self.logger = logger
         self.metrics = metrics
         self.inbox = inbox
@@ -61,7 +67,7 @@ final class OwnerLoop {
                         repo: configuration.wan.repo, idleSeconds: configuration.wan.warmIdleSeconds,
                         maxJobs: configuration.wan.warmMaxJobs, maxResidentBytes: configuration.wan.warmMaxRSSMB << 20,
                         environment: WanCommand.childEnvironment(
-                            configuration: configuration, devices: configuration.worker.slots > 1 ? String(slot) : nil)))
+                            configuration: configuration, devices: gpus.slots[slot])))
             }
     }
 
@@ -365,7 +371,7 @@ final class OwnerLoop {
         let run = start.run
         let attempt = start.attempt
         let redelivered = start.redelivered
-        let devices = configuration.worker.slots > 1 ? String(start.slot) : nil
+        let devices = gpus.slots[start.slot]
         let runner = self.runner
         let inbox = self.inbox
         let logger = self.logger

@@ -85,8 +85,9 @@ public final class Worker: Sendable {
     /// throws `identityInUse`), connects, reconnects with backoff after a loss.
     /// Blocking: the calling thread becomes the connection's owner thread.
     public func run() throws(GenWorkerError) {
+        let gpus = try GPUInventory.assignment(configuration: configuration, logger: logger)
         let identity = try WorkerIdentityLock.acquire(configuration: configuration)
         defer { identity.release() }
-        OwnerLoop(configuration: configuration, logger: logger, metrics: metrics, inbox: inbox, webhooks: webhooks).run()
+        OwnerLoop(configuration: configuration, gpus: gpus, logger: logger, metrics: metrics, inbox: inbox, webhooks: webhooks).run()
     }
 }

@@ -4,8 +4,12 @@ extension WorkerConfiguration {
     public struct WorkerSection: Sendable, Equatable, Decodable, ConfigSection {
         /// `worker.name` (env `GENWORKER_WORKER_NAME`): in results and logs; unique per queue. Default: the host name.
         public var name = ProcessInfo.processInfo.hostName
-        /// `worker.slots`: jobs at once (= prefetch); slot N gets `CUDA_VISIBLE_DEVICES=N` when > 1.
+        /// `worker.slots`: jobs at once (= prefetch); each slot gets its own block of
+        /// `wan.gpus_per_job` devices as `CUDA_VISIBLE_DEVICES` (``GPUAssignment``).
         public var slots = 1
+        /// `worker.gpus`: the devices this worker may use (indices or UUIDs). Empty: the
+        /// worker's own `CUDA_VISIBLE_DEVICES`, else `nvidia-smi -L`.
+        public var gpus: [String] = []
         /// `worker.tasks`: the tasks this worker serves (queue bindings). Default all five.
         public var tasks: [WanTask] = WanTask.allCases
         /// `worker.declare_topology`: declare exchanges and queues at start.
@@ -18,6 +22,7 @@ extension WorkerConfiguration {
             [
                 .key("name", \.name),
                 .number("slots", \.slots, 1...64),
+                .key("gpus", \.gpus),
                 .key("tasks", \.tasks, as: [String].self) { names in
                     try names.map { name in
                         guard let task = WanTask(rawValue: name) else {

@@ -711,12 +711,16 @@ package struct WorkerStateMachine {
     private mutating func requeueUnrequeued(now: Now) -> [Action] {
         var actions: [Action] = []
         for requeue in ledger.unrequeued(at: now.steady, grace: (settings.lease + settings.requeueStagger).inSeconds) {
-            guard !requeues.contains(where: { $0.requeue.id == requeue.id }), repairedRequeues.insert("\(requeue.id)#\(requeue.after)").inserted else {
+            guard !requeues.contains(where: { $0.requeue.id == requeue.id }), repairedRequeues.insert("\(requeue.id)#\(requeue.after)").inserted
+            else {
                 continue
             }
             requeues.append((requeue, now.monotonic, false))
             actions.append(
-                .log(.warning, "attempt \(requeue.after) was given back a lease ago and its requeue never reached the jobs exchange: requeueing the job", job: requeue.id))
+                .log(
+                    .warning,
+                    "attempt \(requeue.after) was given back a lease ago and its requeue never reached the jobs exchange: requeueing the job",
+                    job: requeue.id))
         }
         if repairedRequeues.count > 10_000 { repairedRequeues.removeAll() }
         return actions

@@ -1,7 +1,6 @@
 import Foundation
 import GenWorker
 import GenWorkerCore
-import HTTPTypes
 import Hummingbird
 import Logging
 
@@ -153,7 +152,7 @@ struct APIRoutes {
         try read(request, context)
         let id = try jobID(context)
         guard view.apiJob(id) != nil else { throw APIError(.notFound, "no job \(id) in the ledger's window") }
-        let resumeFrom = request.headers[HTTPField.Name("Last-Event-ID")!]
+        let resumeFrom = request.headers.first { $0.name.canonicalName == "last-event-id" }?.value
         return Response(
             status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
             body: .init { [view] writer in
@@ -229,7 +228,9 @@ struct APIRoutes {
         let formatter = ISO8601DateFormatter()
         if let date = formatter.date(from: text) { return date }
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        guard let date = formatter.date(from: text) else { throw APIError(.badRequest, "\(name) must be an RFC 3339 time, e.g. 2026-11-30T18:00:00Z") }
+        guard let date = formatter.date(from: text) else {
+            throw APIError(.badRequest, "\(name) must be an RFC 3339 time, e.g. 2026-11-30T18:00:00Z")
+        }
         return date
     }
 
@@ -288,7 +289,9 @@ struct MethodCheck: RouterMiddleware {
         let path = request.uri.path
         guard let allowed = Self.allowed(path), !allowed.contains(request.method), !(request.method == .head && allowed.contains(.get))
         else { return try await next(request, context) }
-        var response = APIError(.methodNotAllowed, "\(request.method) is not an operation of \(path): \(allowed.map(\.rawValue).joined(separator: ", "))").response
+        var response = APIError(
+            .methodNotAllowed, "\(request.method) is not an operation of \(path): \(allowed.map(\.rawValue).joined(separator: ", "))"
+        ).response
         response.headers[.allow] = allowed.map(\.rawValue).joined(separator: ", ")
         return response
     }
@@ -322,7 +325,8 @@ enum Cursor {
         var b64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         b64 += String(repeating: "=", count: (4 - b64.count % 4) % 4)
         guard let data = Data(base64Encoded: b64), let plain = String(data: data, encoding: .utf8),
-            let bar = plain.firstIndex(of: "|"), let seconds = Double(plain[..<bar]), seconds.isFinite, JobValidator.isValidID(String(plain[plain.index(after: bar)...]))
+            let bar = plain.firstIndex(of: "|"), let seconds = Double(plain[..<bar]), seconds.isFinite,
+            JobValidator.isValidID(String(plain[plain.index(after: bar)...]))
         else { throw APIError(.badRequest, "cursor must be a next_cursor from a previous page") }
         return (Date(timeIntervalSince1970: seconds), String(plain[plain.index(after: bar)...]))
     }
