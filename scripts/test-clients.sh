@@ -41,6 +41,13 @@ rc=0; "$bin" status --api "$GENWORKER_API_URL" "unknown-$id" 2>/dev/null || rc=$
 "$bin" workers --api "$GENWORKER_API_URL" | grep -q '"online":true' || { echo "workers --api: no worker online" >&2; exit 1; }
 "$bin" jobs --api "$GENWORKER_API_URL" --since 1h | grep -q "\"id\":\"$id\"" || { echo "jobs --api: no $id" >&2; exit 1; }
 
+echo "== demand for autoscaling (GET /v1/demand): the worker and its slot counted"
+curl -fsS "$GENWORKER_API_URL/v1/demand" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["demand"] == d["queued"] + d["running"] and d["workers"] >= 1 and d["slots"] >= 1, d
+print("demand:", d)'
+
 echo "== a browser session (basic auth): state changes from this origin only"
 code=$(curl -s -o /dev/null -w '%{http_code}' -u "browser:$GENWORKER_API_BROWSER_PASSWORD" -H "Origin: http://evil.example" \
   -X POST "$GENWORKER_API_URL/v1/jobs/$id/cancel")

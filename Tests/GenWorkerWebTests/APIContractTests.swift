@@ -16,7 +16,7 @@ final class APIContractTests: XCTestCase {
             operations,
             [
                 "POST /v1/jobs", "GET /v1/jobs", "GET /v1/jobs/{id}", "GET /v1/jobs/{id}/wait", "GET /v1/jobs/{id}/events",
-                "POST /v1/jobs/{id}/cancel", "GET /v1/workers", "GET /v1/queues", "GET /v1/openapi.yaml",
+                "POST /v1/jobs/{id}/cancel", "GET /v1/workers", "GET /v1/queues", "GET /v1/demand", "GET /v1/openapi.yaml",
             ])
         // Every $ref resolves.
         let refs = OpenAPIDocument.yaml.matches(of: /\$ref: '#\/components\/([a-z]+)\/([A-Za-z]+)'/).map { ($0.1, $0.2) }

@@ -141,6 +141,25 @@ public final class FleetView: Sendable {
         }
     }
 
+    /// What the fleet has to do: jobs waiting (queued in the ledger's fold: in the queue, or
+    /// given back) and running, beside the workers heard within `offlineAfter` and their slots.
+    /// What an autoscaler scales on: running jobs are acked and no longer in the broker's queue.
+    public func demand(now: Date, offlineAfter: TimeInterval) -> (queued: Int, running: Int, workers: Int, slots: Int) {
+        state.withLock { state in
+            var queued = 0
+            var running = 0
+            for job in state.ledger.jobs.values where job.known {
+                switch job.state {
+                case .queued: queued += 1
+                case .running: running += 1
+                case .ended: break
+                }
+            }
+            let online = state.ledger.workers.values.filter { now.timeIntervalSince($0.lastHeartbeat) < offlineAfter }
+            return (queued, running, online.count, online.reduce(0) { $0 + $1.slots })
+        }
+    }
+
     /// One job as the HTTP API shows it: a dictionary lookup under the lock, whatever the window holds.
     public func apiJob(_ id: String) -> APIJob? {
         state.withLock { state in

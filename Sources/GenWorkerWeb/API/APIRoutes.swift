@@ -51,6 +51,13 @@ struct APIRoutes {
                 return try json(["workers": view.workers(now: Date(), offlineAfter: d.offlineAfterSeconds, dropAfter: d.dropAfterSeconds)])
             }
         }
+        group.get("/demand") { request, context in
+            await answer {
+                try read(request, context)
+                let d = view.demand(now: Date(), offlineAfter: configuration.dashboard.offlineAfterSeconds)
+                return try json(["queued": d.queued, "running": d.running, "demand": d.queued + d.running, "workers": d.workers, "slots": d.slots])
+            }
+        }
         group.get("/queues") { request, context in
             await answer {
                 try read(request, context)
@@ -277,7 +284,7 @@ struct MethodCheck: RouterMiddleware {
         guard parts.first == "v1" else { return nil }
         switch (parts.count, parts.dropFirst().first, parts.last) {
         case (2, "jobs", _): return [.get, .post]
-        case (2, "workers", _), (2, "queues", _), (2, "openapi.yaml", _): return [.get]
+        case (2, "workers", _), (2, "queues", _), (2, "demand", _), (2, "openapi.yaml", _): return [.get]
         case (3, "jobs", _): return [.get]
         case (4, "jobs", "wait"), (4, "jobs", "events"): return [.get]
         case (4, "jobs", "cancel"): return [.post]

@@ -138,6 +138,17 @@ enum OpenAPIDocument {
               responses:
                 '200': {description: Queues, content: {application/json: {schema: {$ref: '#/components/schemas/QueueList'}}}}
                 '401': {$ref: '#/components/responses/Error'}
+          /v1/demand:
+            get:
+              operationId: demand
+              summary: Jobs waiting and running, and the workers online with their slots (what to autoscale on)
+              description: |
+                queued counts the jobs the ledger holds as queued (in the queue, or given back
+                and requeued), running the live attempts; running jobs are acked and no longer in
+                the broker's queue, so a queue-length scaler alone would scale busy workers away.
+              responses:
+                '200': {description: The demand, content: {application/json: {schema: {$ref: '#/components/schemas/Demand'}}}}
+                '401': {$ref: '#/components/responses/Error'}
           /v1/openapi.yaml:
             get:
               operationId: openapi
@@ -243,6 +254,15 @@ enum OpenAPIDocument {
                       last_heartbeat: {type: string, format: date-time}
                       online: {type: boolean}
                       version: {type: [string, 'null']}
+            Demand:
+              type: object
+              required: [queued, running, demand, workers, slots]
+              properties:
+                queued: {type: integer, minimum: 0}
+                running: {type: integer, minimum: 0}
+                demand: {type: integer, minimum: 0, description: queued + running}
+                workers: {type: integer, minimum: 0, description: workers heard within dashboard.offline_after_s}
+                slots: {type: integer, minimum: 0, description: their slots together}
             QueueList:
               type: object
               required: [queues]
