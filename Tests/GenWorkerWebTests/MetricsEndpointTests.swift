@@ -67,4 +67,27 @@ final class MetricsEndpointTests: XCTestCase {
         try await running.value
         XCTAssertEqual(Self.curl("http://127.0.0.1:\(p)/healthz", timeout: "1").status, 0, "stopped with the group: nothing listens")
     }
+
+    func testHealthzFailsWhileTheOwnerLoopIsStalled() async throws {
+        let stalled = Mutex<Duration?>(nil)
+        let port = Mutex<Int?>(nil)
+        var configuration = WorkerConfiguration.MetricsSection()
+        configuration.address = "127.0.0.1"
+        configuration.port = 0
+        let endpoint = MetricsEndpoint(
+            configuration: configuration, isReady: { true }, stalled: { stalled.withLock { $0 } }, metrics: { "" },
+            logger: Logger(label: "test"), onListening: { p in port.withLock { $0 = p } })
+        let group = ServiceGroup(services: [endpoint], logger: Logger(label: "test"))
+        let running = Task { try await group.run() }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while port.withLock({ $0 }) == nil, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        let p = try XCTUnwrap(port.withLock { $0 })
+        XCTAssertEqual(Self.curl("http://127.0.0.1:\(p)/healthz").status, 200)
+        stalled.withLock { $0 = .seconds(75) }
+        let wedged = Self.curl("http://127.0.0.1:\(p)/healthz")
+        XCTAssertEqual(wedged.status, 503)
+        XCTAssertEqual(wedged.body, "the owner loop has not turned for 75 s: wedged\n")
+        await group.triggerGracefulShutdown()
+        try await running.value
+    }
 }

@@ -107,6 +107,7 @@ final class OwnerLoop {
                 logger.info("reconnecting in \(backoff)")
                 let end = min(ContinuousClock.now + backoff, shutdownGiveUp ?? .now + backoff)
                 while inbox.shutdownMode == nil || shutdownGiveUp != nil, ContinuousClock.now < end {
+                    inbox.pulse.beat()
                     performDisconnected(machine.tick(now: now).actions)
                     takeUpdatesDisconnected()
                     inbox.wake.wait(timeout: min(end - .now, .seconds(1)))
@@ -162,6 +163,7 @@ final class OwnerLoop {
         // just restarted can leave a consumer that never gets a record): connect again.
         let stallLimit = Duration.seconds(10)
         while true {
+            inbox.pulse.beat()
             if let mode = inbox.shutdownMode, machine.shutdown != mode, machine.shutdown != .requeue {
                 machine.requestShutdown(mode)
                 setConsuming(false)
@@ -414,6 +416,7 @@ final class OwnerLoop {
         logger.warning("stopping \(handles.count) running job(s): shutting down without a broker; the jobs go back when their leases end")
         performDisconnected(machine.stopAll(.shutdown))
         while !handles.isEmpty {
+            inbox.pulse.beat()
             takeUpdatesDisconnected()
             if !handles.isEmpty { inbox.wake.wait(timeout: .seconds(1)) }
         }

@@ -27,6 +27,10 @@ final class WorkerInbox: Sendable {
     private let updates = Mutex<[JobUpdate]>([])
     private let shutdown = Mutex<ShutdownMode?>(nil)
     private let consuming = Atomic<Bool>(false)
+    /// Beaten by the owner loop at every turn (`/healthz`).
+    let pulse: LoopPulse
+
+    init(pulse: LoopPulse) { self.pulse = pulse }
 
     func post(_ update: JobUpdate) {
         updates.withLock { $0.append(update) }
@@ -64,7 +68,7 @@ public final class Worker: Sendable {
     public let configuration: WorkerConfiguration
     let logger: Logger
     let metrics = WorkerMetrics()
-    let inbox = WorkerInbox()
+    let inbox: WorkerInbox
     let webhooks: (any WebhookSink)?
 
     /// `webhooks`: where jobs' events go for their webhooks (nil: jobs with one are refused).
@@ -72,10 +76,16 @@ public final class Worker: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.webhooks = webhooks
+        // The loop turns every second; a connect, a catch-up's batch or a send is bounded well
+        // below a lease. At least a minute: a busy two-core machine is not a wedged one.
+        inbox = WorkerInbox(pulse: LoopPulse(bound: .seconds(max(60, configuration.jobs.leaseSeconds))))
     }
 
     /// True while connected and consuming jobs (`/readyz`).
     public var isConsuming: Bool { inbox.isConsuming }
+
+    /// How long the owner loop has not turned, past its bound (`/healthz` fails); nil while it turns.
+    public var ownerLoopStalled: Duration? { inbox.pulse.stalled() }
 
     /// Asks the worker to stop taking jobs and return from ``run()``. Safe from any thread.
     /// A drain can be turned into a requeue later; not back.

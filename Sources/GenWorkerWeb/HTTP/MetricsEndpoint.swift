@@ -4,7 +4,8 @@ import Hummingbird
 import Logging
 import ServiceLifecycle
 
-/// `/metrics` (Prometheus), `/healthz` (alive) and `/readyz` (connected and consuming) as a
+/// `/metrics` (Prometheus), `/healthz` (the owner loop turns) and `/readyz` (connected, caught
+/// up, consuming: not draining) as a
 /// Hummingbird application: served concurrently, so a slow client never holds up a probe;
 /// IPv6 and IPv4 with the default `metrics.address` `::`; a `Service` of the worker's
 /// `ServiceGroup`, stopped with it after the worker.
@@ -14,9 +15,11 @@ public struct MetricsEndpoint: Service {
     let port: Int
 
     /// `onListening` gets the port once the server listens (port 0 picks a free one).
-    /// `metrics` renders the Prometheus text; `isReady` answers /readyz.
+    /// `metrics` renders the Prometheus text; `isReady` answers /readyz; `stalled` (how long
+    /// the worker's owner loop has not turned, past its bound) fails /healthz.
     public init(
         configuration: WorkerConfiguration.MetricsSection, isReady: @escaping @Sendable () -> Bool,
+        stalled: @escaping @Sendable () -> Duration? = { nil },
         metrics: @escaping @Sendable () -> String, logger: Logger, onListening: @escaping @Sendable (Int) -> Void = { _ in }
     ) {
         let router = Router()
@@ -25,7 +28,10 @@ public struct MetricsEndpoint: Service {
             buffer.writeString(metrics())
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: buffer))
         }
-        router.get("/healthz") { _, _ in Self.text(.ok, "ok\n") }
+        router.get("/healthz") { _, _ in
+            guard let quiet = stalled() else { return Self.text(.ok, "ok\n") }
+            return Self.text(.serviceUnavailable, "the owner loop has not turned for \(Int(quiet.inSeconds)) s: wedged\n")
+        }
         router.get("/readyz") { _, _ in isReady() ? Self.text(.ok, "ready\n") : Self.text(.serviceUnavailable, "not consuming\n") }
         address = configuration.address
         port = configuration.port
