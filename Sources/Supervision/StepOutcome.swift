@@ -41,8 +41,14 @@ package enum StepOutcome: Equatable {
             if let missing = missingOutput() { return .ended(.failed, .noOutput, prefix + missing) }
             return .nextStep
         case .exited(let code)?:
+            if let known = GeneratorFailure.classify(logTail: run.logTail, signal: nil) {
+                return .ended(.failed, known.reason, prefix + known.message + "; exited with code \(code)")
+            }
             return .ended(.failed, .exitCode, prefix + "exited with code \(code)")
         case .signaled(let signal)?:
+            if let known = GeneratorFailure.classify(logTail: run.logTail, signal: signal) {
+                return .ended(.failed, known.reason, prefix + known.message)
+            }
             return .ended(.failed, .signal, prefix + "killed by signal \(signal) (\(String(cString: strsignal(signal))))")
         case nil:
             return .ended(.failed, .spawnFailed, prefix + "did not run")

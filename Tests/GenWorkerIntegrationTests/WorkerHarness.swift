@@ -263,6 +263,9 @@ extension WorkerHarness {
               name: \(name)
               slots: \(c.worker.slots)
               lock_dir: \(c.worker.lockDir)
+              quarantine_after: \(c.worker.quarantineAfter)
+              probe_every_s: \(c.worker.probeEverySeconds)
+              probe_command: [\(c.worker.probeCommand.map { "'\($0)'" }.joined(separator: ", "))]
             topology:
               jobs_exchange: \(t.jobsExchange)
               jobs_queue: \(t.jobsQueue)

@@ -396,6 +396,35 @@ final class WorkerStateMachineTests: XCTestCase {
         XCTAssertEqual(requeued(m.tick(now: at(300)).actions), [])
     }
 
+    /// `worker.quarantine_after` failures in a row that blame the machine: no more jobs, the
+    /// heartbeat says so, a completed job in between starts the count again, the probe ends it.
+    func testMachineFaultsInARowQuarantineTheWorkerUntilTheProbePasses() {
+        var m = machine { $0.worker.quarantineAfter = 2 }
+        _ = ready(&m)
+        func fail(_ id: String, tag: UInt64, at seconds: Double, _ reason: JobReason?, completed: Bool = false) -> [WorkerStateMachine.Action] {
+            let number = run(&m, id, tag: tag, at: seconds)!
+            var event = JobEvent(id: id, task: "t2v-A14B", event: completed ? .completed : .failed, worker: "w1")
+            event.reason = reason
+            return echo(&m, m.runFinished(number, event: event, now: at(seconds + 1)), at: seconds + 1)
+        }
+        _ = fail("a", tag: 1, at: 1, .gpuError)
+        _ = fail("b", tag: 2, at: 3, nil, completed: true)
+        _ = fail("c", tag: 3, at: 5, .gpuOutOfMemory)
+        XCTAssertFalse(m.quarantined, "a completed job in between, and an OOM is the job's")
+        _ = fail("d", tag: 4, at: 7, .environment)
+        XCTAssertFalse(m.quarantined, "one in a row")
+        _ = fail("e", tag: 5, at: 9, .gpuError)
+        XCTAssertTrue(m.quarantined, "two in a row")
+        let heartbeat = writes(m.tick(now: at(30)).actions).first { $0.kind == .heartbeat }
+        XCTAssertEqual(heartbeat?.quarantined, true)
+        XCTAssertEqual(m.receive(incoming(9, "f"), now: at(31)), [.settle(deliveryTag: 9, requeue: true)], "takes no job")
+        XCTAssertEqual(m.probed(healthy: false), [])
+        let back = m.probed(healthy: true)
+        XCTAssertFalse(m.quarantined)
+        XCTAssertTrue(back.contains(.consume(true)))
+        XCTAssertTrue(back.contains(.metric(.quarantined(false))))
+    }
+
     // Found by an adversarial review of the repair above (helper), each failing before its fix:
 
     func requeues(_ actions: [WorkerStateMachine.Action]) -> [Requeue] { actions.compactMap { if case .requeue(let r) = $0 { r } else { nil } } }

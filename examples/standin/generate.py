@@ -8,6 +8,7 @@ Behaviour for tests and demos comes from directives inside the prompt:
   [[no_output]]         log a save error and exit 0 without a video (as generate.py does)
   [[ignore_sigterm]]    ignore SIGTERM (only SIGKILL stops it)
   [[signal=11]]         die of this signal halfway
+  [[fail=gpu_oom]]      halfway, print Wan2.2's failure of that kind and exit 1 (gpu_oom, cuda_error, flash_attn, module)
   [[grandchild]]        start a grandchild in its own session that ignores SIGTERM
   [[flood_mb=100]]      write this many MiB of log lines to stderr first
   [[record_sigterm]]    on SIGTERM, write the time to SAVE_FILE.sigterm, then exit 143 (benchmarks)
@@ -59,6 +60,22 @@ def _parse_args():
                  "--replace_flag", "--use_relighting_lora", "--enable_tts", "--start_from_ref"]:
         p.add_argument(name, action="store_true")
     return p.parse_args()
+
+
+# Wan2.2's failures as it prints them (../shared/wan22-facts.md), for [[fail=KIND]].
+FAILURES = {
+    "gpu_oom": "Traceback (most recent call last):\n  File \"generate.py\", line 575, in generate\n"
+               "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of "
+               "79.25 GiB of which 1.19 GiB is free.\n",
+    "cuda_error": "Traceback (most recent call last):\n  File \"wan/modules/model.py\", line 412, in forward\n"
+                  "RuntimeError: CUDA error: an illegal memory access was encountered\n"
+                  "CUDA kernel errors might be asynchronously reported at some other API call, so the stacktrace below "
+                  "might be incorrect.\n",
+    "flash_attn": "Traceback (most recent call last):\n  File \"wan/modules/attention.py\", line 112, in flash_attention\n"
+                  "    assert FLASH_ATTN_2_AVAILABLE\nAssertionError\n",
+    "module": "Traceback (most recent call last):\n  File \"generate.py\", line 12, in <module>\n"
+              "ModuleNotFoundError: No module named 'flash_attn'\n",
+}
 
 
 def directive(prompt, name, default=None):
@@ -174,6 +191,7 @@ def _generate(args):
     steps = args.sample_steps or DEFAULT_STEPS[args.task]
     step_s = float(directive(prompt, "step_s", "0.02"))
     crash = directive(prompt, "signal")
+    fail = directive(prompt, "fail")
     clips = args.num_clip or 1 if args.task in ("s2v-14B", "animate-14B") else 1
     t0 = time.time()
     for clip in range(clips):
@@ -188,6 +206,10 @@ def _generate(args):
             sys.stderr.flush()
             if crash and step == steps // 2:
                 os.kill(os.getpid(), int(crash))
+            if fail and step == steps // 2:
+                sys.stderr.write("\n" + FAILURES[fail])
+                sys.stderr.flush()
+                sys.exit(1)
             if step < steps:
                 time.sleep(step_s)
         sys.stderr.write("\n")

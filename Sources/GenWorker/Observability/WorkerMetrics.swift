@@ -55,6 +55,7 @@ struct WorkerMetrics: Sendable {
             _ = Metrics.Timer(label: "genworker_queue_wait_seconds", dimensions: [("task", task.rawValue)], preferredDisplayUnit: .seconds)
         }
         connected(false)
+        quarantined(false)
         _ = Counter(label: "genworker_cancels_ignored_total", dimensions: [("reason", "unauthorized")])
         _ = Metrics.Timer(label: "genworker_cancel_latency_seconds", preferredDisplayUnit: .seconds)
         ledgerLag(seconds: 0)
@@ -87,4 +88,8 @@ struct WorkerMetrics: Sendable {
     func connected(_ value: Bool) {
         Gauge(label: "genworker_broker_connected").record(value ? 1 : 0)
     }
+
+    /// `genworker_quarantined`: 1 while the worker takes no jobs because they keep failing for
+    /// the machine's sake (`worker.quarantine_after`), until its probe passes.
+    func quarantined(_ value: Bool) { Gauge(label: "genworker_quarantined").record(value ? 1 : 0) }
 }

@@ -3,6 +3,7 @@ import Foundation
 import GenWorkerCore
 import Logging
 import Supervision
+import Synchronization
 
 /// The worker's owner thread: the only code that touches the AMQP connection. It connects
 /// (and reconnects with backoff, while its runs go on), reads deliveries and the ledger, and
@@ -117,6 +118,7 @@ final class OwnerLoop {
         }
         setConsuming(false)
         for runner in warmRunners { runner.shutdown(grace: configuration.supervisor.grace) }
+        probe?.join()
         logger.info("worker stopped")
     }
 
@@ -193,6 +195,7 @@ final class OwnerLoop {
             // The fence first: a worker waking from a freeze must not publish what it no longer owns.
             let (actions, done) = machine.tick(now: now)
             try perform(actions)
+            try probeIfQuarantined()
             try checkOutputsSpace()
             try takeUpdates()
             if done { return }
@@ -202,6 +205,40 @@ final class OwnerLoop {
                 continue
             }
             try handle(event)
+        }
+    }
+
+    /// The quarantine probe: at most one at a time, on a thread of its own (it may take up to
+    /// a minute: a broken driver hangs `nvidia-smi` and CUDA's initialisation).
+    private var probe: OwnedThread?
+    private let probeResult = ProbeResult()
+    private var nextProbe: ContinuousClock.Instant?
+
+    /// While quarantined: runs `worker.probe_command` every `probe_every_s` under the
+    /// supervisor (a minute at most) and tells the machine whether it passed.
+    private func probeIfQuarantined() throws {
+        if let healthy = probeResult.take() {
+            probe?.join()
+            probe = nil
+            if !healthy { logger.warning("the quarantine probe failed: still taking no jobs") }
+            try perform(machine.probed(healthy: healthy))
+        }
+        guard machine.quarantined, probe == nil, nextProbe.map({ ContinuousClock.now >= $0 }) ?? true else { return }
+        nextProbe = .now + .seconds(configuration.worker.probeEverySeconds)
+        let command =
+            configuration.worker.probeCommand.isEmpty
+            ? [configuration.wan.python, "-c", "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"]
+            : configuration.worker.probeCommand
+        let spec = ProcessSpec(
+            executable: command[0], arguments: Array(command.dropFirst()),
+            environment: WanCommand.childEnvironment(configuration: configuration, devices: nil))
+        let options = configuration.supervisorOptions
+        let (result, wake) = (probeResult, inbox.wake)
+        logger.debug("quarantine probe: \(command.joined(separator: " "))")
+        probe = OwnedThread {
+            let run = Supervisor.run(spec, options: options, control: JobControl(), deadline: .now + .seconds(60))
+            result.set(run.termination == .exited(0))
+            wake.signal()
         }
     }
 
@@ -406,6 +443,7 @@ final class OwnerLoop {
         case .cancelIgnored(let reason): metrics.cancelIgnored(reason: reason)
         case .ledgerLag(let seconds): metrics.ledgerLag(seconds: seconds)
         case .ledgerRecordIgnored: metrics.ledgerRecordIgnored()
+        case .quarantined(let value): metrics.quarantined(value)
         }
     }
 
@@ -425,5 +463,17 @@ final class OwnerLoop {
     private func setConsuming(_ value: Bool) {
         inbox.setConsuming(value)
         metrics.connected(value)
+    }
+}
+
+/// The quarantine probe's answer, handed from its thread to the owner loop.
+private final class ProbeResult: Sendable {
+    private let value = Mutex<Bool?>(nil)
+    func set(_ healthy: Bool) { value.withLock { $0 = healthy } }
+    func take() -> Bool? {
+        value.withLock { box in
+            defer { box = nil }
+            return box
+        }
     }
 }

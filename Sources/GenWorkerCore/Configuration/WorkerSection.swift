@@ -17,6 +17,14 @@ extension WorkerConfiguration {
         /// `worker.lock_dir`: where a live worker holds the lock on its identity (one worker per
         /// name and queue on a machine).
         public var lockDir = "/run/lock"
+        /// `worker.quarantine_after`: this many jobs failing in a row for the machine's sake
+        /// (`gpu_error`, `environment`) and the worker takes no more until its probe passes; 0: never.
+        public var quarantineAfter = 3
+        /// `worker.probe_command`: run every `probe_every_s` while quarantined; exit 0 ends the
+        /// quarantine. Empty: `wan.python -c` "import torch; CUDA available".
+        public var probeCommand: [String] = []
+        /// `worker.probe_every_s`: how often a quarantined worker probes.
+        public var probeEverySeconds: Double = 60
 
         package static var keys: [ConfigKey<Self>] {
             [
@@ -35,6 +43,9 @@ extension WorkerConfiguration {
                 },
                 .key("declare_topology", \.declareTopology),
                 .key("lock_dir", \.lockDir),
+                .number("quarantine_after", \.quarantineAfter, 0...1000),
+                .key("probe_command", \.probeCommand),
+                .seconds("probe_every_s", \.probeEverySeconds),
             ]
         }
 

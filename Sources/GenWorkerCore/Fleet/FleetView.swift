@@ -136,7 +136,7 @@ public final class FleetView: Sendable {
                 WorkerSummary(
                     name: $0.name, node: $0.node, slots: $0.slots, busy: $0.running.count, running: $0.running,
                     lastHeartbeat: $0.lastHeartbeat, secondsAgo: Int(now.timeIntervalSince($0.lastHeartbeat)),
-                    online: now.timeIntervalSince($0.lastHeartbeat) < offlineAfter, version: $0.version)
+                    online: now.timeIntervalSince($0.lastHeartbeat) < offlineAfter, version: $0.version, quarantined: $0.quarantined)
             }
         }
     }
@@ -290,9 +290,11 @@ public struct WorkerSummary: Codable, Sendable, Equatable {
     public var secondsAgo: Int
     public var online: Bool
     public var version: String?
+    /// Taking no jobs until its probe passes (`worker.quarantine_after`).
+    public var quarantined = false
 
     package enum CodingKeys: String, CodingKey {
-        case name, node, slots, busy, running, online, version
+        case name, node, slots, busy, running, online, version, quarantined
         case lastHeartbeat = "last_heartbeat"
         case secondsAgo = "seconds_ago"
     }

@@ -60,6 +60,8 @@ public struct LedgerRecord: Codable, Sendable, Equatable {
     /// heartbeat: the jobs the worker runs, with their latest progress.
     public var runs: [HeartbeatRun]?
     public var slots: Int?
+    /// heartbeat: true while the worker takes no jobs because they keep failing for its sake (`worker.quarantine_after`).
+    public var quarantined: Bool?
     public var node: String?
     public var version: String?
 
@@ -73,7 +75,8 @@ public struct LedgerRecord: Codable, Sendable, Equatable {
     }
 
     package enum CodingKeys: String, CodingKey {
-        case ledger, kind, worker, at, ref, id, attempt, counter, life, expiries, replies, job, task, submitter, result, runs, slots, node, version
+        case ledger, kind, worker, at, ref, id, attempt, counter, life, expiries, replies, job, task, submitter, result, runs, slots, quarantined,
+            node, version
         case requeuedAfter = "requeued_after"
         case replyTo = "reply_to"
         case correlationID = "correlation_id"

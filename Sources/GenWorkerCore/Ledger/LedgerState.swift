@@ -178,6 +178,8 @@ public struct LedgerState: Sendable {
         public var lastHeartbeat: Date
         /// When this fold saw that heartbeat (pruning reads this one).
         public var lastSeen: Date
+        /// Taking no jobs: they kept failing for the machine's sake (`worker.quarantine_after`).
+        public var quarantined = false
     }
 
     /// What a claim came to.
@@ -310,7 +312,7 @@ public struct LedgerState: Sendable {
         let runs = record.runs ?? []
         workers[record.worker] = WorkerView(
             name: record.worker, node: record.node, slots: record.slots ?? 0, running: runs.map(\.id), version: record.version, lastHeartbeat: now,
-            lastSeen: seen)
+            lastSeen: seen, quarantined: record.quarantined ?? false)
         var effects: [LedgerEffect] = []
         // The same life of a worker whose attempts were expired renews again: it was cut off
         // (a partition, a frozen process), not killed, so those expiries do not count against

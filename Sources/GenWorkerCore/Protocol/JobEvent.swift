@@ -26,6 +26,21 @@ public enum JobReason: String, Sendable, Codable {
     /// The video was made but could not be stored (`storage`, or the job's own `output.put_url`):
     /// it is kept on the worker's disk and `output` names it.
     case uploadFailed = "upload_failed"
+    /// The GPU ran out of memory (`torch.OutOfMemoryError`): the job may succeed with
+    /// `offload_model`, `convert_model_dtype`, `t5_cpu`, a smaller size or fewer frames, or on
+    /// a larger GPU. The job's kind, not the machine's.
+    case gpuOutOfMemory = "gpu_out_of_memory"
+    /// A CUDA runtime or driver error (`CUDA error: …`, an illegal memory access, no device):
+    /// the machine's GPU is in trouble, not the job. Counts toward `worker.quarantine_after`.
+    case gpuError = "gpu_error"
+    /// Killed by SIGKILL with no stop of ours: most likely the kernel's OOM killer (host RAM).
+    case hostOutOfMemory = "host_out_of_memory"
+    /// The machine's Python environment is broken (a missing module, FlashAttention on a GPU
+    /// it does not support): every job fails there. Counts toward `worker.quarantine_after`.
+    case environment
+
+    /// Whether the failure says the machine is broken, not the job (quarantine counts these).
+    public var isMachineFault: Bool { self == .gpuError || self == .environment }
 }
 
 /// The body of an event message (protocol v1; JSON Schema in docs/schemas/event.schema.json).

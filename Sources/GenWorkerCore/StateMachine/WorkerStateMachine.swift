@@ -45,6 +45,8 @@ package struct WorkerStateMachine {
         /// Past the runs' end, how long a shutdown waits for the broker to take what is pending.
         package var shutdownPatience: Duration
         package var warm: Bool
+        /// `worker.quarantine_after` (0: never).
+        package var quarantineAfter = 0
         /// This process's life, in its heartbeats (see ``LedgerRecord/life``).
         package var life = UUID().uuidString
 
@@ -58,6 +60,7 @@ package struct WorkerStateMachine {
             drainTimeout = configuration.shutdown.drainTimeout
             shutdownPatience = configuration.supervisor.grace * 2 + .seconds(10)
             warm = configuration.wan.warm
+            quarantineAfter = configuration.worker.quarantineAfter
         }
 
         /// How much longer than a lease this worker waits before it requeues a job whose
@@ -157,6 +160,7 @@ package struct WorkerStateMachine {
         case cancelIgnored(reason: String)
         case ledgerLag(seconds: Double)
         case ledgerRecordIgnored
+        case quarantined(Bool)
     }
 
     package enum Action: Sendable, Equatable {
@@ -238,6 +242,12 @@ package struct WorkerStateMachine {
     /// Jobs this worker must put back into the queue (its expiry or release counted), until
     /// the broker confirms each: a requeue lost with the connection is sent again.
     package private(set) var requeues: [(requeue: Requeue, notBefore: ContinuousClock.Instant, sent: Bool)] = []
+    /// The outputs disk is below `outputs.min_free_mb` (no jobs taken).
+    private var outputsLow = false
+    /// Failures in a row that blame the machine; past `worker.quarantine_after`, `quarantined`.
+    private var machineFaults = 0
+    /// Taking no jobs until the probe passes (``probed(healthy:)``); in heartbeats and `/readyz`.
+    package private(set) var quarantined = false
     /// Expiries already proposed, as `id#attempt#counter`.
     private var proposedExpiries: Set<String> = []
     /// Requeues sent in another worker's stead, as `id#attempt` (once each per process life).
@@ -586,7 +596,7 @@ package struct WorkerStateMachine {
         if let elapsed = event.elapsedSeconds { actions.append(.metric(.jobRan(task: finished.job.task.rawValue, seconds: elapsed))) }
         if event.reason == .cancelledWhileRunning, let cancelLatency { actions.append(.metric(.cancelLatency(seconds: cancelLatency))) }
         actions.append(Self.outcomeLine(event))
-        return actions + writeEnd(event, attempt: finished.attempt, now: now)
+        return actions + noteOutcome(event) + writeEnd(event, attempt: finished.attempt, now: now)
     }
 
     /// Stops every run (shutting down without a broker): their leases lapse and others take them.
@@ -666,6 +676,7 @@ package struct WorkerStateMachine {
         record.runs = live.values.map { HeartbeatRun(id: $0.job.id, attempt: $0.attempt, progress: $0.progress?.progress, step: $0.progress?.step) }
             .sorted { $0.id < $1.id }
         record.slots = settings.slots
+        record.quarantined = quarantined ? true : nil
         record.node = node
         record.version = GenWorkerVersion.current
         heartbeats = heartbeats.filter { now.monotonic - $0.value.writtenAt < settings.lease }
@@ -756,13 +767,47 @@ package struct WorkerStateMachine {
     /// takes them again once there is room. Running jobs go on.
     package mutating func outputsSpace(freeMB: Int, floorMB: Int) -> [Action] {
         let low = freeMB < floorMB
-        guard low != intake.paused else { return [] }
-        intake.paused = low
+        guard low != outputsLow else { return [] }
+        outputsLow = low
+        intake.paused = outputsLow || quarantined
         let message =
             low
             ? "outputs disk has \(freeMB) MB free, below outputs.min_free_mb (\(floorMB)): taking no new jobs"
             : "outputs disk has \(freeMB) MB free again: taking jobs"
         return [.log(low ? .warning : .info, message, job: nil)] + balanceIntake()
+    }
+
+    // MARK: - Quarantine
+
+    /// Counts failures that blame the machine (``JobReason/isMachineFault``); a completed job
+    /// starts the count again. At `worker.quarantine_after` in a row the worker takes no more
+    /// jobs (what runs goes on) and says so in its heartbeats until ``probed(healthy:)``.
+    private mutating func noteOutcome(_ event: JobEvent) -> [Action] {
+        if event.event == .completed {
+            machineFaults = 0
+            return []
+        }
+        guard settings.quarantineAfter > 0, let reason = event.reason, reason.isMachineFault else { return [] }
+        machineFaults += 1
+        guard machineFaults >= settings.quarantineAfter, !quarantined else { return [] }
+        quarantined = true
+        intake.paused = true
+        return [
+            .log(
+                .error,
+                "\(machineFaults) jobs in a row failed for this machine's sake (the last: \(reason.rawValue)): quarantined, taking no jobs until the probe (worker.probe_command) passes",
+                job: nil),
+            .metric(.quarantined(true)),
+        ] + balanceIntake()
+    }
+
+    /// The quarantine probe's answer: a pass ends the quarantine.
+    package mutating func probed(healthy: Bool) -> [Action] {
+        guard quarantined, healthy else { return [] }
+        quarantined = false
+        machineFaults = 0
+        intake.paused = outputsLow
+        return [.log(.info, "the quarantine probe passed: taking jobs again", job: nil), .metric(.quarantined(false))] + balanceIntake()
     }
 
     /// Whether something of this worker waits on the broker: a claim or an end not yet

@@ -254,6 +254,7 @@ enum OpenAPIDocument {
                       last_heartbeat: {type: string, format: date-time}
                       online: {type: boolean}
                       version: {type: [string, 'null']}
+                      quarantined: {type: boolean, description: taking no jobs until its probe passes (worker.quarantine_after)}
             Demand:
               type: object
               required: [queued, running, demand, workers, slots]

@@ -18,8 +18,9 @@ struct Workers: AsyncParsableCommand {
         var lastHeartbeat: Date
         var online: Bool
         var version: String?
+        var quarantined: Bool?
         enum CodingKeys: String, CodingKey {
-            case name, node, slots, busy, running, online, version
+            case name, node, slots, busy, running, online, version, quarantined
             case lastHeartbeat = "last_heartbeat"
         }
     }
@@ -32,7 +33,8 @@ struct Workers: AsyncParsableCommand {
             for row in rows {
                 table.append([
                     row.name, row.node ?? "-", "\(row.busy)/\(row.slots)", row.running.isEmpty ? "-" : row.running.joined(separator: ","),
-                    "\(Int(Date().timeIntervalSince(row.lastHeartbeat))) s ago", row.online ? "online" : "offline", row.version ?? "-",
+                    "\(Int(Date().timeIntervalSince(row.lastHeartbeat))) s ago",
+                    row.quarantined == true ? "quarantined" : row.online ? "online" : "offline", row.version ?? "-",
                 ])
             }
             Table.print(table)
@@ -50,7 +52,8 @@ struct Workers: AsyncParsableCommand {
         return ledger.workers.values.sorted { $0.name < $1.name }.map { worker in
             Row(
                 name: worker.name, node: worker.node, slots: worker.slots, busy: worker.running.count, running: worker.running,
-                lastHeartbeat: worker.lastHeartbeat, online: Date().timeIntervalSince(worker.lastHeartbeat) < silentAfter, version: worker.version)
+                lastHeartbeat: worker.lastHeartbeat, online: Date().timeIntervalSince(worker.lastHeartbeat) < silentAfter, version: worker.version,
+                quarantined: worker.quarantined)
         }
     }
 

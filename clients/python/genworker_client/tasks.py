@@ -177,7 +177,8 @@ class ResultEvent(TypedDict, total=False):
 
     ``status`` is completed, failed or cancelled; ``reason`` (failed, cancelled) one of
     invalid_job, exit_code, signal, timeout, no_output, spawn_failed, delivery_limit,
-    cancelled_before_start, cancelled_while_running, invalid_input, upload_failed.
+    cancelled_before_start, cancelled_while_running, invalid_input, upload_failed,
+    gpu_out_of_memory, gpu_error, host_out_of_memory, environment.
     """
 
     version: int

@@ -43,7 +43,11 @@ export type ResultReason =
   | 'cancelled_before_start'
   | 'cancelled_while_running'
   | 'invalid_input'
-  | 'upload_failed';
+  | 'upload_failed'
+  | 'gpu_out_of_memory'
+  | 'gpu_error'
+  | 'host_out_of_memory'
+  | 'environment';
 
 /** The job's terminal result event, as the worker published it (schemas/event.schema.json). */
 export interface JobResult {
