@@ -17,7 +17,8 @@ final class ObservabilityTests: XCTestCase {
     func testMetricsCountJobsByStatusAndNothingSecretLeaks() throws {
         let harness = try WorkerHarness()
         defer { harness.tearDown() }
-        let pid = try harness.spawnWorkerProcess(name: "metered", extraConfig: "log:\n  format: json")
+        let pid = try harness.spawnWorkerProcess(
+            name: "metered", extraConfig: "log:\n  format: json\ndashboard:\n  enabled: true\n  address: 127.0.0.1\n  port: 0")
         defer {
             kill(pid, SIGTERM)
             _ = harness.waitForExit(pid)
@@ -51,8 +52,18 @@ final class ObservabilityTests: XCTestCase {
         XCTAssertEqual(value(metrics, "genworker_broker_connected"), 1)
         XCTAssertEqual(value(metrics, "genworker_slots_busy"), 0)
 
-        // Every metric the Grafana dashboard and the alert rules name is one this worker exports.
-        let exported = Set(metrics.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map { String($0.split(separator: " ")[2]) })
+        // The fleet's gauges come from the dashboard's /metrics (served here inside the worker).
+        let log0 = try String(contentsOfFile: harness.root.appendingPathComponent("metered.log").path, encoding: .utf8)
+        let dashboardPort = try XCTUnwrap(
+            log0.range(of: "dashboard on http://127.0.0.1:").map { Int(log0[$0.upperBound...].prefix { $0.isNumber }) } ?? nil)
+        let fleet = harness.http(dashboardPort, "/metrics").1
+        XCTAssertEqual(value(fleet, #"genworker_fleet_workers{state="online"}"#), 1, fleet)
+        XCTAssertEqual(value(fleet, #"genworker_fleet_jobs{state="running"}"#), 0, fleet)
+        XCTAssertTrue(fleet.contains(#"genworker_queue_messages{queue="\#(harness.configuration.topology.deadQueue)"}"#), fleet)
+
+        // Every metric the Grafana dashboard and the alert rules name is one a worker or the dashboard exports.
+        let exported = Set(
+            (metrics + "\n" + fleet).split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map { String($0.split(separator: " ")[2]) })
         for file in ["docs/grafana/genworker.json", "config/prometheus/genworker-alerts.yml"] {
             let text = try String(contentsOf: TestBroker.repositoryRoot.appendingPathComponent(file), encoding: .utf8)
             let named = Set(
@@ -64,7 +75,7 @@ final class ObservabilityTests: XCTestCase {
                     return name
                 })
             XCTAssertFalse(named.isEmpty, file)
-            XCTAssertEqual(named.subtracting(exported), [], "\(file) names metrics the worker does not export")
+            XCTAssertEqual(named.subtracting(exported), [], "\(file) names metrics neither the worker nor the dashboard exports")
         }
 
         // Logs are JSON lines with the job id on job lines; no password in logs or metrics.
@@ -79,7 +90,10 @@ final class ObservabilityTests: XCTestCase {
         let password = try AMQPConfiguration(url: TestBroker.url).password
         for text in [log, metrics] {
             XCTAssertFalse(text.contains(":\(password)@"), "a password leaked")
-            XCTAssertFalse(text.contains("amqp://"), "a broker URL leaked")
+            // A broker URL appears only redacted (the dashboard names the node it follows).
+            for url in text.matches(of: /amqp:\/\/[^\s"]*/) {
+                XCTAssertTrue(url.output.contains(":***@"), "a broker URL leaked: \(url.output)")
+            }
         }
     }
 

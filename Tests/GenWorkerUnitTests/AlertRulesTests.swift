@@ -10,7 +10,7 @@ final class AlertRulesTests: XCTestCase {
         let directory = TestBroker.repositoryRoot.appendingPathComponent("config/prometheus").path
         let check = try TestBroker.runCapturing("/usr/bin/promtool", ["check", "rules", "\(directory)/genworker-alerts.yml"])
         XCTAssertEqual(check.status, 0, check.output)
-        XCTAssertTrue(check.output.contains("SUCCESS: 5 rules found"), check.output)
+        XCTAssertTrue(check.output.contains("SUCCESS: 11 rules found"), check.output)
         let test = try TestBroker.runCapturing("/usr/bin/promtool", ["test", "rules", "\(directory)/genworker-alerts.test.yml"])
         XCTAssertEqual(test.status, 0, test.output)
         XCTAssertTrue(test.output.contains("SUCCESS"), test.output)
@@ -23,7 +23,7 @@ final class AlertRulesTests: XCTestCase {
         let titles = panels.compactMap { $0["title"] as? String }
         for needed in [
             "Jobs by status", "Failed and cancelled jobs by reason", "Run time", "Queue wait", "Cancel latency", "Slots busy",
-            "Broker connected",
+            "Broker connected", "Queue depth", "Demand", "Workers online and quarantined", "Stalest running job",
         ] {
             XCTAssertTrue(titles.contains { $0.hasPrefix(needed) }, "no panel for \(needed)")
         }

@@ -10,6 +10,8 @@ public final class FleetView: Sendable {
     package struct State {
         package var ledger: LedgerState
         package var progress: [String: JobEvent] = [:]
+        /// When each running job's progress last moved, on this side's clock.
+        package var progressSeen: [String: Date] = [:]
         package var params: [String: JobMessage] = [:]
         /// Who submitted a job through the dashboard (the `x-genworker-requested-by` header).
         package var requestedBy: [String: String] = [:]
@@ -51,7 +53,10 @@ public final class FleetView: Sendable {
             case .cancelled(let cancelled, _): id = cancelled
             case .record(let record):
                 id = record.id
-                if record.kind == .end, let ended = record.id { state.progress[ended] = nil }
+                if record.kind == .end, let ended = record.id {
+                    state.progress[ended] = nil
+                    state.progressSeen[ended] = nil
+                }
             case .other, .forged: break
             }
             if state.ledger.jobs.count > maxJobs + maxJobs / 10 { trim(&state) }
@@ -65,6 +70,9 @@ public final class FleetView: Sendable {
     package func progress(_ event: JobEvent) {
         state.withLock { state in
             guard state.ledger.jobs[event.id]?.state != .ended else { return }
+            if state.progress[event.id]?.progress != event.progress || state.progress[event.id]?.step != event.step {
+                state.progressSeen[event.id] = Date()
+            }
             state.progress[event.id] = event
         }
         if watchers > 0, let json = summaryJSON(event.id) { broadcast(json) }
@@ -158,6 +166,45 @@ public final class FleetView: Sendable {
             let online = state.ledger.workers.values.filter { now.timeIntervalSince($0.lastHeartbeat) < offlineAfter }
             return (queued, running, online.count, online.reduce(0) { $0 + $1.slots })
         }
+    }
+
+    /// The fleet as Prometheus gauges, for the dashboard's `/metrics`: jobs queued and
+    /// running, workers online and quarantined and their slots, queue depths (the dead-letter
+    /// queue's too), how long the stalest running job's progress has not moved, the ledger's
+    /// lag. One exporter for the fleet: it answers with no worker running (scaled to zero).
+    public func metricsText(now: Date, offlineAfter: TimeInterval) -> String {
+        let demand = demand(now: now, offlineAfter: offlineAfter)
+        let (quarantined, queues, stalest, lag) = state.withLock { state in
+            let quarantined = state.ledger.workers.values.filter { $0.quarantined && now.timeIntervalSince($0.lastHeartbeat) < offlineAfter }.count
+            let stalest =
+                state.ledger.jobs.values.filter { $0.state == .running }.map { job in
+                    now.timeIntervalSince(max(state.progressSeen[job.id] ?? .distantPast, job.attempts.last?.claimedAt ?? now))
+                }.max() ?? 0
+            return (quarantined, state.queues, stalest, state.lastRecordAt.map { now.timeIntervalSince($0) } ?? 0)
+        }
+        var lines = [
+            "# HELP genworker_fleet_jobs Jobs in the ledger's fold by state (queued: waiting in the queue or given back).",
+            "# TYPE genworker_fleet_jobs gauge",
+            "genworker_fleet_jobs{state=\"queued\"} \(demand.queued)",
+            "genworker_fleet_jobs{state=\"running\"} \(demand.running)",
+            "# HELP genworker_fleet_workers Workers heard within dashboard.offline_after_s, and those quarantined.",
+            "# TYPE genworker_fleet_workers gauge",
+            "genworker_fleet_workers{state=\"online\"} \(demand.workers)",
+            "genworker_fleet_workers{state=\"quarantined\"} \(quarantined)",
+            "# HELP genworker_fleet_slots The online workers' slots together.",
+            "# TYPE genworker_fleet_slots gauge",
+            "genworker_fleet_slots \(demand.slots)",
+            "# HELP genworker_fleet_progress_stalled_seconds How long the running job whose progress moved longest ago has not moved.",
+            "# TYPE genworker_fleet_progress_stalled_seconds gauge",
+            "genworker_fleet_progress_stalled_seconds \(Int(stalest))",
+            "# HELP genworker_fleet_ledger_lag_seconds Since the dashboard last folded a ledger record.",
+            "# TYPE genworker_fleet_ledger_lag_seconds gauge",
+            "genworker_fleet_ledger_lag_seconds \(Int(lag))",
+            "# HELP genworker_queue_messages Messages in the jobs, dead-letter and unrouted queues.",
+            "# TYPE genworker_queue_messages gauge",
+        ]
+        for (queue, depth) in queues.sorted(by: { $0.key < $1.key }) { lines.append("genworker_queue_messages{queue=\"\(queue)\"} \(depth)") }
+        return lines.joined(separator: "\n") + "\n"
     }
 
     /// One job as the HTTP API shows it: a dictionary lookup under the lock, whatever the window holds.

@@ -45,6 +45,11 @@ public struct DashboardApplication: Service {
             let health = view.health
             return DashboardResponse.text(health.connected ? .ok : .serviceUnavailable, health.connected ? "ok\n" : "broker unreachable\n")
         }
+        router.get("/metrics") { _, _ -> Response in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(string: view.metricsText(now: Date(), offlineAfter: dashboard.offlineAfterSeconds))))
+        }
         DashboardPageRoutes(pages: pages, outputsDir: dashboard.outputsDir).addRoutes(to: router.group())
         DashboardAPIRoutes(configuration: configuration, view: view, pages: pages, follower: follower, logger: logger)
             .addRoutes(to: router.group("api"))
