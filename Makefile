@@ -1,8 +1,11 @@
 # The two commands of the README's quick start: `make run` and `make test`.
-.PHONY: run fleet test lint format deps broker broker-stop s3 s3-stop cluster cluster-stop build bench chaos clean
+.PHONY: run stop fleet test lint format deps broker broker-stop s3 s3-stop cluster cluster-stop build bench chaos clean
 
 run: deps broker build
 	scripts/demo.sh
+
+stop:
+	scripts/demo.sh stop
 
 fleet:
 	scripts/fleet-demo.sh

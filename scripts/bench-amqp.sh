@@ -6,7 +6,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 count=${1:-5000}
 rounds=${2:-3}
-scripts/install-deps.sh
+scripts/install-deps.sh --test
 scripts/broker.sh start
 swift build -c release --product amqp-bench >/dev/null
 url=$(scripts/broker.sh url)

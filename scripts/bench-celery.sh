@@ -4,7 +4,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-scripts/install-deps.sh
+scripts/install-deps.sh --test
 python3 -c 'import celery' 2>/dev/null || python3 -m pip install -q "celery>=5.3,<6"
 scripts/broker.sh start
 scripts/build-release.sh >/dev/null

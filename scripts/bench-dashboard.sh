@@ -5,7 +5,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-scripts/install-deps.sh
+scripts/install-deps.sh --test
 scripts/build-release.sh >/dev/null
 scripts/broker.sh start
 BENCH_AMQP_URL=$(scripts/broker.sh url) python3 bench/dashboard_bench.py "${1:-all}"

@@ -8,7 +8,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 old=${1:-b2b4f31}
-scripts/install-deps.sh
+scripts/install-deps.sh --test
 python3 -c 'import celery' 2>/dev/null || pip install -q 'celery==5.*'
 scripts/build-release.sh >/dev/null
 tree=.run/old-$old

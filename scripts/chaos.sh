@@ -17,7 +17,7 @@ case "$mode" in
   long) args=(--duration 2200 --jobs 2400 --workers 1,2,3,4 --settle 300) ;;
   *) echo "usage: scripts/chaos.sh short|long [bench/chaos.py options]" >&2; exit 2 ;;
 esac
-scripts/install-deps.sh
+scripts/install-deps.sh --test
 need=()
 command -v iptables >/dev/null || need+=(iptables)
 command -v socat >/dev/null || need+=(socat)

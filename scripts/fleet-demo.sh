@@ -8,7 +8,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-scripts/install-deps.sh
+scripts/install-deps.sh --test
 scripts/cluster.sh start
 scripts/build-release.sh >/dev/null
 bin=.build/dist/genworker

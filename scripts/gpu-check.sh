@@ -6,7 +6,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 : "${WAN_REPO:?set WAN_REPO to a Wan2.2 checkout}" "${WAN_CHECKPOINTS:?set WAN_CHECKPOINTS to the folder holding Wan2.2-TI2V-5B/}"
-scripts/install-deps.sh
+scripts/install-deps.sh --test
 scripts/broker.sh start
 scripts/build-release.sh >/dev/null
 BENCH_AMQP_URL=$(scripts/broker.sh url) BENCH_GENWORKER=.build/dist/genworker python3 bench/gpu_check.py

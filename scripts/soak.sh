@@ -6,7 +6,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-scripts/install-deps.sh
+scripts/install-deps.sh --test
 scripts/build-release.sh >/dev/null
 if [ "${1:-}" = "--cluster" ]; then
   scripts/cluster.sh start

@@ -4,7 +4,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-scripts/install-deps.sh
+scripts/install-deps.sh --test
 scripts/broker.sh start
 scripts/s3.sh start
 export GENWORKER_BROKER_PORT=${GENWORKER_BROKER_PORT:-5679}
