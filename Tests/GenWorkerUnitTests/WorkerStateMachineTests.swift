@@ -369,31 +369,19 @@ final class WorkerStateMachineTests: XCTestCase {
     func testAValidExpiryWhoseWriterStoppedIsRequeuedByAnotherWorkerALeaseLater() {
         var m = machine(name: "w3")
         _ = ready(&m)
-        var claim = LedgerRecord(kind: .claim, worker: "w2", at: t0, ref: "c", id: "a")
-        claim.job = #"{"id":"a","task":"t2v-A14B"}"#
-        _ = m.fold(.record(claim), now: at(1))
-        var lost = LedgerRecord(kind: .claim, worker: "w2", at: t0, ref: "c2", id: "b")
-        lost.job = #"{"id":"b","task":"t2v-A14B"}"#
-        _ = m.fold(.record(lost), now: at(1))
         // w1 (since restarted) expired both; its records are valid here, but not this worker's to requeue.
-        for id in ["a", "b"] {
-            var expiry = LedgerRecord(kind: .expire, worker: "w1", at: t0.addingTimeInterval(42), ref: "x-\(id)", id: id, attempt: 1)
-            expiry.counter = -1
-            XCTAssertFalse(m.fold(.record(expiry), now: at(42)).contains { if case .requeue = $0 { true } else { false } })
-        }
+        givenBack(&m, "a", at: 42)
+        givenBack(&m, "b", at: 42)
         // b's requeue did reach the jobs exchange (the ledger's copy of it): nothing owed for b.
         _ = m.fold(.submitted(id: "b", task: "t2v-A14B", submitter: nil, at: nil), now: at(43))
-        func requeued(_ actions: [WorkerStateMachine.Action]) -> [Requeue] {
-            actions.compactMap { if case .requeue(let r) = $0 { r } else { nil } }
-        }
-        XCTAssertEqual(requeued(m.tick(now: at(60)).actions), [], "within the lease the writer may still requeue")
-        let due = requeued(m.tick(now: at(42 + 40 + 21)).actions)
+        XCTAssertEqual(requeues(m.tick(now: at(60)).actions), [], "within the lease the writer may still requeue")
+        let due = requeues(m.tick(now: at(42 + 40 + 21)).actions)
         XCTAssertEqual(due.map(\.id), ["a"], "the job given back and never requeued is requeued, once")
         XCTAssertEqual(due.first?.after, 1)
-        XCTAssertEqual(due.first?.body, claim.job)
-        XCTAssertEqual(requeued(m.tick(now: at(120)).actions), [], "not twice by one worker")
+        XCTAssertEqual(due.first?.body, #"{"id":"a","task":"t2v-A14B"}"#)
+        XCTAssertEqual(requeues(m.tick(now: at(120)).actions), [], "not twice by one worker")
         _ = m.requeued("a", accepted: true, now: at(120.1))
-        XCTAssertEqual(requeued(m.tick(now: at(300)).actions), [])
+        XCTAssertEqual(requeues(m.tick(now: at(300)).actions), [])
     }
 
     /// `worker.quarantine_after` failures in a row that blame the machine: no more jobs, the
@@ -429,6 +417,18 @@ final class WorkerStateMachineTests: XCTestCase {
 
     func requeues(_ actions: [WorkerStateMachine.Action]) -> [Requeue] { actions.compactMap { if case .requeue(let r) = $0 { r } else { nil } } }
 
+    /// `id` claimed by w2 at 1 s, then given back by w1's valid expiry at `seconds` (w1, not
+    /// this worker, owes the requeue).
+    func givenBack(_ m: inout WorkerStateMachine, _ id: String, at seconds: Double) {
+        var claim = LedgerRecord(kind: .claim, worker: "w2", at: t0, ref: "c-\(id)", id: id)
+        claim.job = #"{"id":"\#(id)","task":"t2v-A14B"}"#
+        claim.task = "t2v-A14B"
+        _ = m.fold(.record(claim), now: at(1))
+        var expiry = LedgerRecord(kind: .expire, worker: "w1", at: t0, ref: "x-\(id)", id: id, attempt: 1)
+        expiry.counter = -1
+        XCTAssertFalse(m.fold(.record(expiry), now: at(seconds)).contains { if case .requeue = $0 { true } else { false } })
+    }
+
     /// A job given back (w1's valid expiry), w1's requeue reached the exchange, and this worker
     /// cannot validate the copy (its inputs are not on this machine): dead-lettered, its
     /// attempt-0 end does not count. The queue may hold no message of the job: it is requeued
@@ -436,12 +436,7 @@ final class WorkerStateMachineTests: XCTestCase {
     func testARequeuedCopyThisWorkerRejectsIsRequeuedAgainALeaseLater() {
         var m = machine(name: "w3")
         _ = ready(&m)
-        var claim = LedgerRecord(kind: .claim, worker: "w2", at: t0, ref: "c", id: "a")
-        claim.job = #"{"id":"a","task":"t2v-A14B"}"#
-        _ = m.fold(.record(claim), now: at(1))
-        var expiry = LedgerRecord(kind: .expire, worker: "w1", at: t0, ref: "x", id: "a", attempt: 1)
-        expiry.counter = -1
-        _ = m.fold(.record(expiry), now: at(42))
+        givenBack(&m, "a", at: 42)
         _ = m.fold(.submitted(id: "a", task: "t2v-A14B", submitter: "w1", at: nil), now: at(43))
         var copy = incoming(7, "a")
         copy.requeue = .init(after: 1, expiries: 1)
@@ -458,12 +453,7 @@ final class WorkerStateMachineTests: XCTestCase {
     func testAnInvalidDuplicateDoesNotDisarmTheRepair() {
         var m = machine(name: "w3")
         _ = ready(&m)
-        var claim = LedgerRecord(kind: .claim, worker: "w2", at: t0, ref: "c", id: "a")
-        claim.job = #"{"id":"a","task":"t2v-A14B"}"#
-        _ = m.fold(.record(claim), now: at(1))
-        var expiry = LedgerRecord(kind: .expire, worker: "w1", at: t0, ref: "x", id: "a", attempt: 1)
-        expiry.counter = -1
-        _ = m.fold(.record(expiry), now: at(42))
+        givenBack(&m, "a", at: 42)
         _ = m.fold(.submitted(id: "a", task: "t2v-A14B", submitter: "client", at: nil), now: at(50))
         var duplicate = incoming(8, "a")
         duplicate.validation = .failure(JobRejection(id: "a", task: "t2v-A14B", message: "params.prompt is required"))
@@ -478,13 +468,7 @@ final class WorkerStateMachineTests: XCTestCase {
         _ = ready(&m)
         _ = m.fold(.submitted(id: "a", task: "bogus", submitter: "c", at: nil), now: at(1))
         _ = m.fold(.submitted(id: "a", task: "t2v-A14B", submitter: "c", at: nil), now: at(1))
-        var claim = LedgerRecord(kind: .claim, worker: "w2", at: t0, ref: "c", id: "a")
-        claim.job = #"{"id":"a","task":"t2v-A14B"}"#
-        claim.task = "t2v-A14B"
-        _ = m.fold(.record(claim), now: at(2))
-        var expiry = LedgerRecord(kind: .expire, worker: "w1", at: t0, ref: "x", id: "a", attempt: 1)
-        expiry.counter = -1
-        _ = m.fold(.record(expiry), now: at(50))
+        givenBack(&m, "a", at: 50)
         XCTAssertEqual(requeues((50...200).flatMap { m.tick(now: at(Double($0))).actions }).first?.task, "t2v-A14B")
     }
 
