@@ -16,7 +16,11 @@ final class DeploymentFilesTests: XCTestCase {
         let compose = try file("docker/compose.yaml")
         XCTAssertTrue(compose.contains("../config/rabbitmq.conf:/etc/rabbitmq/conf.d/"), "compose must mount the tested rabbitmq.conf")
         XCTAssertTrue(compose.contains("rabbitmq:3.10"))
-        XCTAssertEqual(compose.components(separatedBy: "GENWORKER_WORKER_NAME").count - 1, 2, "two workers")
+        let workers = compose.matches(of: /GENWORKER_WORKER_NAME: (\S+)/).map { String($0.1) }
+        XCTAssertEqual(workers, ["worker-1", "worker-2", "worker-gpu"], "two demo workers and the gpu profile's, each its own name")
+        XCTAssertTrue(compose.contains("driver: nvidia") && compose.contains("capabilities: [gpu]"), "the gpu worker reserves a GPU")
+        for service in ["dashboard:", "prometheus:", "grafana:"] { XCTAssertTrue(compose.contains("\n  \(service)\n"), service) }
+        XCTAssertTrue(try file("config/prometheus/prometheus.yml").contains("- genworker-alerts.yml"), "Prometheus loads the tested rules")
         let dockerfile = try file("docker/Dockerfile")
         XCTAssertTrue(dockerfile.contains("RUN scripts/build-release.sh"), "the Dockerfile must build as CI does")
         XCTAssertTrue(dockerfile.contains("librabbitmq4"))
