@@ -41,6 +41,15 @@ rc=0; "$bin" status --api "$GENWORKER_API_URL" "unknown-$id" 2>/dev/null || rc=$
 "$bin" workers --api "$GENWORKER_API_URL" | grep -q '"online":true' || { echo "workers --api: no worker online" >&2; exit 1; }
 "$bin" jobs --api "$GENWORKER_API_URL" --since 1h | grep -q "\"id\":\"$id\"" || { echo "jobs --api: no $id" >&2; exit 1; }
 
+echo "== a result's secrets (a presigned URL, the log tail) only for its submitter and admins"
+for _ in $(seq 50); do curl -fsS "$GENWORKER_API_URL/v1/jobs/$id" | grep -q '"state":"completed"' && break; sleep 0.2; done
+curl -fsS -H "Authorization: Bearer $GENWORKER_API_TOKEN" "$GENWORKER_API_URL/v1/jobs/$id" | grep -q '"log_tail"' \
+  || { echo "the submitter does not see the log tail" >&2; exit 1; }
+if curl -fsS "$GENWORKER_API_URL/v1/jobs/$id" | grep -q '"log_tail"'; then echo "an anonymous reader sees the log tail" >&2; exit 1; fi
+if curl -fsS -H "Authorization: Bearer $GENWORKER_API_TOKEN_READ" "$GENWORKER_API_URL/v1/jobs?limit=5" | grep -q '"log_tail"'; then
+  echo "a read token sees others' log tails" >&2; exit 1
+fi
+
 echo "== demand for autoscaling (GET /v1/demand): the worker and its slot counted"
 curl -fsS "$GENWORKER_API_URL/v1/demand" | python3 -c '
 import json, sys

@@ -25,6 +25,8 @@ public final class FleetFollower: Service, Sendable {
     }
 
     public let view: FleetView
+    /// The broker account this dashboard publishes as: the one whose `x-genworker-requested-by` it trusts.
+    private let ownAccount: String
     private let configuration: WorkerConfiguration
     private let logger: Logger
     private let wake = WakePipe()
@@ -34,6 +36,7 @@ public final class FleetFollower: Service, Sendable {
     private let stopping = Atomic<Bool>(false)
 
     public init(configuration: WorkerConfiguration, view: FleetView, logger: Logger) {
+        ownAccount = (try? AMQPConfiguration(url: configuration.amqp.endpoints[0]))?.user ?? "guest"
         self.configuration = configuration
         self.view = view
         self.logger = logger
@@ -141,9 +144,11 @@ public final class FleetFollower: Service, Sendable {
                     caughtUp = true
                     logger.info("dashboard: ledger caught up (\(view.health.jobs) jobs in the window)")
                 }
-                view.fold(
-                    entry, params: params, requestedBy: delivery.properties.headers?["x-genworker-requested-by"]?.stringValue, at: Date(),
-                    live: caughtUp)
+                // Who is behind a submit or cancel counts only from a dashboard or API (the
+                // broker vouches for its account): another publisher cannot name an owner.
+                let requestedBy =
+                    delivery.properties.userID == ownAccount ? delivery.properties.headers?["x-genworker-requested-by"]?.stringValue : nil
+                view.fold(entry, params: params, requestedBy: requestedBy, at: Date(), live: caughtUp)
             case .delivery(let delivery) where delivery.channel == events.id:
                 if let event = try? JobEvent.decode(delivery.body), event.event == .progress { view.progress(event) }
             case .connectionClosed(let error):
@@ -214,6 +219,9 @@ public final class FleetFollower: Service, Sendable {
         var properties = AMQPProperties.persistentJSON()
         properties.timestamp = UInt64(Date().timeIntervalSince1970)
         properties.appID = "genworker-dashboard"
+        // The broker checks user_id against the connection's account: it vouches that this
+        // dashboard published it, and so the `x-genworker-requested-by` beside it.
+        properties.userID = ownAccount
         switch command {
         case .submit(let job, let user):
             properties.messageID = job.id

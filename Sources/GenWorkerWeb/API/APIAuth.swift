@@ -74,6 +74,7 @@ struct APIError: Error, Sendable {
         case methodNotAllowed = "method_not_allowed"
         case tooLarge = "too_large"
         case unavailable
+        case `internal`
     }
 
     let code: Code
@@ -93,6 +94,7 @@ struct APIError: Error, Sendable {
         case .methodNotAllowed: .methodNotAllowed
         case .tooLarge: .contentTooLarge
         case .unavailable: .serviceUnavailable
+        case .internal: .internalServerError
         }
     }
 

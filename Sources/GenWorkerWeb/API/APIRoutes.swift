@@ -3,6 +3,7 @@ import GenWorker
 import GenWorkerCore
 import Hummingbird
 import Logging
+import Synchronization
 
 /// The HTTP API, `/v1` (OpenAPIDocument.swift is its contract): submit (the id is the
 /// idempotency key), a job, a page of jobs, a long-poll wait, a job's events (server-sent),
@@ -17,6 +18,8 @@ struct APIRoutes {
 
     /// How often a waiting request (wait, cancel, events) looks at its job again.
     static let pollEvery = Duration.milliseconds(25)
+    /// Long polls and event streams open at once: past this, a 503 (each looks at the fold every 25 ms).
+    let waiters = Gate(limit: 2000)
 
     init(configuration: WorkerConfiguration, view: FleetView, follower: FleetFollower, logger: Logger) {
         self.configuration = configuration
@@ -35,10 +38,10 @@ struct APIRoutes {
         group.get("/jobs") { request, context in await answer { try list(request, context) } }
         group.get("/jobs/:id") { request, context in
             await answer {
-                try read(request, context)
+                let caller = try read(request, context)
                 let id = try jobID(context)
                 guard let job = view.apiJob(id) else { throw APIError(.notFound, "no job \(id) in the ledger's window") }
-                return try json(job)
+                return try json(shown(job, to: caller))
             }
         }
         group.get("/jobs/:id/wait") { request, context in await answer { try await wait(request, context) } }
@@ -101,8 +104,9 @@ struct APIRoutes {
         } catch {
             throw APIError(.badRequest, "not a job message: \(error)")
         }
-        if let existing = view.apiJob(message.id) { return try json(existing, status: .ok) }
-        view.noteRequester(message.id, caller.name)
+        if let existing = view.apiJob(message.id) { return try json(shown(existing, to: caller), status: .ok) }
+        // The submitter is what the published message says (its header, which the fold reads):
+        // nothing is noted before the broker took it, so a refused submit names nobody.
         do {
             try await follower.send(.submit(message, user: caller.name))
         } catch {
@@ -112,11 +116,11 @@ struct APIRoutes {
         // The ledger's copy of the submission comes back within a few milliseconds: looked for
         // closely for a moment, then the job is what was just published (queued).
         let folded = await poll(for: .milliseconds(50), every: .milliseconds(2)) { view.apiJob(message.id) }
-        return try json(folded ?? queued(message, by: caller.name), status: .accepted)
+        return try json(shown(folded ?? queued(message, by: caller.name), to: caller), status: .accepted)
     }
 
     private func list(_ request: Request, _ context: DashboardContext) throws -> Response {
-        try read(request, context)
+        let caller = try read(request, context)
         // An empty task, submitter or cursor is none (`?task=&cursor=`, as forms send them);
         // an empty state, limit or time is not one.
         let parameters = request.uri.queryParameters
@@ -136,37 +140,48 @@ struct APIRoutes {
             state: state, task: q("task").map(String.init), submitter: q("submitter").map(String.init), since: since, until: until, after: after,
             limit: limit)
         let next = page.count == limit ? page.last.map { Cursor.encode($0.submittedAt ?? .distantPast, $0.id) } : nil
-        return try json(JobPage(jobs: page, nextCursor: next))
+        return try json(JobPage(jobs: page.map { shown($0, to: caller) }, nextCursor: next))
     }
 
     /// A long poll: the job once it ended, or as it is when `timeout_s` has passed.
     private func wait(_ request: Request, _ context: DashboardContext) async throws -> Response {
-        try read(request, context)
+        let caller = try read(request, context)
         let id = try jobID(context)
         let timeout = try seconds(request, "timeout_s", default: 30)
         // A job submitted through another replica may reach this one's fold a moment later.
         guard let first = await poll(for: .seconds(min(timeout, 1)), { view.apiJob(id) }) else {
             throw APIError(.notFound, "no job \(id) in the ledger's window")
         }
-        if first.isTerminal { return try json(first) }
+        if first.isTerminal { return try json(shown(first, to: caller)) }
+        guard let slot = waiters.enter() else { throw APIError(.unavailable, "too many waits and event streams at once: try again") }
+        defer { waiters.leave(slot) }
         let ended = await poll(for: .seconds(timeout)) { view.apiJob(id).flatMap { $0.isTerminal ? $0 : nil } }
-        return try json(ended ?? view.apiJob(id) ?? first)
+        return try json(shown(ended ?? view.apiJob(id) ?? first, to: caller))
     }
 
     /// Server-sent events: the whole job each time it changes (`event: job`, `id:` a hash
     /// of it), `event: end` last. `Last-Event-ID` naming the job as it is skips the first.
     private func events(_ request: Request, _ context: DashboardContext) async throws -> Response {
-        try read(request, context)
+        let caller = try read(request, context)
         let id = try jobID(context)
         guard view.apiJob(id) != nil else { throw APIError(.notFound, "no job \(id) in the ledger's window") }
+        guard let slot = waiters.enter() else { throw APIError(.unavailable, "too many waits and event streams at once: try again") }
         let resumeFrom = request.headers.first { $0.name.canonicalName == "last-event-id" }?.value
         return Response(
             status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
-            body: .init { [view] writer in
+            body: .init { [view, waiters] writer in
+                defer { waiters.leave(slot) }
                 var last = resumeFrom
                 var quietSince = ContinuousClock.now
+                var previous: APIJob?
                 try await writer.write(ByteBuffer(string: ": \(id)\n\n"))
-                while !view.isFinishing, let job = view.apiJob(id) {
+                while !view.isFinishing, let job = view.apiJob(id).map({ shown($0, to: caller) }) {
+                    // Encoded and hashed only when it changed: a stream costs a lookup per turn otherwise.
+                    if job == previous, ContinuousClock.now - quietSince <= .seconds(15) {
+                        try await Task.sleep(for: Self.pollEvery)
+                        continue
+                    }
+                    previous = job
                     let data = String(decoding: try ProtocolCoding.encode(job), as: UTF8.self)
                     let tag = SigV4Signer.sha256Hex(Array(data.utf8)).prefix(16)
                     if String(tag) != last || job.isTerminal {
@@ -193,10 +208,12 @@ struct APIRoutes {
         let id = try jobID(context)
         let waitFor = try seconds(request, "wait_s", default: 10)
         guard let job = view.apiJob(id) else { throw APIError(.notFound, "no job \(id) in the ledger's window") }
-        guard caller.role == .admin || (caller.maySubmit && job.submitter == caller.name) else {
+        // Only the dashboard user or token that submitted it (the fold's record of who), never
+        // a broker account that happens to share the name.
+        guard caller.role == .admin || (caller.maySubmit && view.requester(of: id) == caller.name) else {
             throw APIError(.forbidden, "\(caller.name) may cancel only the jobs it submitted (admins: any)")
         }
-        if job.isTerminal { return try json(job) }
+        if job.isTerminal { return try json(shown(job, to: caller)) }
         do {
             try await follower.send(.cancel(id: id, user: caller.name))
         } catch {
@@ -206,15 +223,27 @@ struct APIRoutes {
         let ended = await poll(for: .seconds(waitFor)) { view.apiJob(id).flatMap { $0.isTerminal ? $0 : nil } }
         var now = ended ?? view.apiJob(id) ?? job
         now.cancelRequested = true
-        return try json(now)
+        return try json(shown(now, to: caller))
     }
 
     // MARK: - Helpers
 
     /// Reads are open unless `api.read_requires_token`; credentials, when given, must be right.
-    private func read(_ request: Request, _ context: DashboardContext) throws(APIError) {
+    @discardableResult
+    private func read(_ request: Request, _ context: DashboardContext) throws(APIError) -> APIPrincipal? {
         let caller = try authenticator.principal(request, identity: context.identity)
         if caller == nil, configuration.api.readRequiresToken { throw APIError(.unauthorized, "reads need a token (api.read_requires_token)") }
+        return caller
+    }
+
+    /// A job as `caller` may see it: a stored video's presigned URL (a secret: whoever holds
+    /// it downloads the video) and the log tail only for the job's submitter and admins.
+    private func shown(_ job: APIJob, to caller: APIPrincipal?) -> APIJob {
+        if let caller, caller.role == .admin || caller.name == job.submitter { return job }
+        var job = job
+        job.result?.outputURL = nil
+        job.result?.logTail = nil
+        return job
     }
 
     private func jobID(_ context: DashboardContext) throws -> String {
@@ -270,7 +299,7 @@ struct APIRoutes {
             return error.response
         } catch {
             logger.error("api: \(error)")
-            return APIError(.unavailable, "the API could not answer: \(error)").response
+            return APIError(.internal, "the API could not answer; its log says why").response
         }
     }
 }
@@ -337,4 +366,24 @@ enum Cursor {
         else { throw APIError(.badRequest, "cursor must be a next_cursor from a previous page") }
         return (Date(timeIntervalSince1970: seconds), String(plain[plain.index(after: bar)...]))
     }
+}
+
+/// A bounded number of holders (long polls, event streams).
+final class Gate: Sendable {
+    private let count = Atomic<Int>(0)
+    let limit: Int
+
+    init(limit: Int) { self.limit = limit }
+
+    /// A place, or nil when `limit` are taken.
+    func enter() -> Int? {
+        let now = count.add(1, ordering: .relaxed).newValue
+        guard now <= limit else {
+            count.subtract(1, ordering: .relaxed)
+            return nil
+        }
+        return now
+    }
+
+    func leave(_ slot: Int) { count.subtract(1, ordering: .relaxed) }
 }

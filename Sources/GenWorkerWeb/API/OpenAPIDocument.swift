@@ -181,7 +181,7 @@ enum OpenAPIDocument {
                   type: object
                   required: [code, message]
                   properties:
-                    code: {type: string, enum: [bad_request, unauthorized, forbidden, not_found, method_not_allowed, too_large, unavailable]}
+                    code: {type: string, enum: [bad_request, unauthorized, forbidden, not_found, method_not_allowed, too_large, unavailable, internal]}
                     message: {type: string}
             JobState:
               type: string
