@@ -153,8 +153,8 @@ struct APIRoutes {
             throw APIError(.notFound, "no job \(id) in the ledger's window")
         }
         if first.isTerminal { return try json(shown(first, to: caller)) }
-        guard let slot = waiters.enter() else { throw APIError(.unavailable, "too many waits and event streams at once: try again") }
-        defer { waiters.leave(slot) }
+        guard waiters.enter() else { throw APIError(.unavailable, "too many waits and event streams at once: try again") }
+        defer { waiters.leave() }
         let ended = await poll(for: .seconds(timeout)) { view.apiJob(id).flatMap { $0.isTerminal ? $0 : nil } }
         return try json(shown(ended ?? view.apiJob(id) ?? first, to: caller))
     }
@@ -165,12 +165,12 @@ struct APIRoutes {
         let caller = try read(request, context)
         let id = try jobID(context)
         guard view.apiJob(id) != nil else { throw APIError(.notFound, "no job \(id) in the ledger's window") }
-        guard let slot = waiters.enter() else { throw APIError(.unavailable, "too many waits and event streams at once: try again") }
+        guard waiters.enter() else { throw APIError(.unavailable, "too many waits and event streams at once: try again") }
         let resumeFrom = request.headers.first { $0.name.canonicalName == "last-event-id" }?.value
         return Response(
             status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
             body: .init { [view, waiters] writer in
-                defer { waiters.leave(slot) }
+                defer { waiters.leave() }
                 var last = resumeFrom
                 var quietSince = ContinuousClock.now
                 var previous: APIJob?
@@ -375,15 +375,14 @@ final class Gate: Sendable {
 
     init(limit: Int) { self.limit = limit }
 
-    /// A place, or nil when `limit` are taken.
-    func enter() -> Int? {
-        let now = count.add(1, ordering: .relaxed).newValue
-        guard now <= limit else {
+    /// Takes a place; false when `limit` are taken.
+    func enter() -> Bool {
+        guard count.add(1, ordering: .relaxed).newValue <= limit else {
             count.subtract(1, ordering: .relaxed)
-            return nil
+            return false
         }
-        return now
+        return true
     }
 
-    func leave(_ slot: Int) { count.subtract(1, ordering: .relaxed) }
+    func leave() { count.subtract(1, ordering: .relaxed) }
 }
