@@ -8,14 +8,24 @@
 #
 #   scripts/fresh-debian.sh          (the root is kept in .run/fresh-debian; `rm -rf` it for a fresh one)
 #
-# Status (session 7, not yet passing): in the root, install-deps.sh installed librabbitmq-dev,
-# rabbitmq-server and ffmpeg through apt (the PEP 668 marker present), the private broker came
-# up, the release build finished (387 s) and the worker consumed; the demo's first
-# `genworker submit` was closed by the root's broker with 541 INTERNAL_ERROR, and `make stop`
-# removed the broker's log before it was read. Next: keep the broker's log dir on failure.
+# The root shares this machine's network: its broker and dashboard ports must be free here
+# (GENWORKER_BROKER_PORT, default 5689; GENWORKER_DEMO_PORT, default 8089). A broker of this
+# machine on that port was what closed the demo's first submit with 541 INTERNAL_ERROR in an
+# earlier run: the root's `broker.sh` took it for its own ("already running").
+#
+# Passed (session 8): install-deps.sh installed librabbitmq-dev, rabbitmq-server and ffmpeg
+# and Debian's python3-* modules through apt (the PEP 668 marker present), the release build
+# finished, the demo completed one job and cancelled the other while it ran, and the dashboard
+# answered /v1/workers from outside the root; the root was 6.1 GB.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+for port in "${GENWORKER_BROKER_PORT:-5689}" "${GENWORKER_DEMO_PORT:-8089}"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "fresh-debian: port $port is taken on this machine, whose network the root shares; set GENWORKER_BROKER_PORT / GENWORKER_DEMO_PORT" >&2
+    exit 1
+  fi
+done
 command -v debootstrap >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
 fs=$root/.run/fresh-debian
 # What the Swift toolchain needs to build (swift.org's Debian 12 list), and git, make, sudo-less root.
@@ -29,7 +39,15 @@ if [ ! -f "$fs/.fresh-debian" ]; then
 fi
 mounts=(proc dev/pts dev sys opt/swift root/.swiftpm root/.cache/org.swift.swiftpm)
 cleanup() {
+  # Keep the root's broker log for a failed run: `make stop` would not remove it, but the next
+  # run's clone does.
+  rm -rf "$root/.run/fresh-debian-broker-log"
+  cp -r "$fs"/src/.run/broker-*/log "$root/.run/fresh-debian-broker-log" 2>/dev/null || true
   chroot "$fs" /bin/sh -c 'cd /src && make stop' >/dev/null 2>&1 || true
+  # Whatever still runs inside the root (an epmd, a node that outlived its stop) goes too.
+  for p in /proc/[0-9]*; do
+    [ "$(readlink "$p/root" 2>/dev/null)" = "$fs" ] && kill -KILL "${p#/proc/}" 2>/dev/null || true
+  done
   for m in "${mounts[@]}"; do umount -l "$fs/$m" 2>/dev/null || true; done
 }
 trap cleanup EXIT

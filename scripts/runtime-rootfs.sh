@@ -6,12 +6,25 @@
 # completes. Run by .ci/run. Needs root (chroot, mount).
 #
 #   scripts/runtime-rootfs.sh            (the root filesystem is kept in .run/rootfs and reused)
+#   scripts/runtime-rootfs.sh --wan      the `wan` target too: docker/wan-packages.txt, the venv
+#                                        of docker/wan-requirements.txt first on PATH (torch with
+#                                        CUDA 12's libraries), the worker's generator run by that
+#                                        venv's python3 (.run/rootfs-wan, ~8 GB; by hand, not CI)
+# Not provable here (no route to github.com, no GPU): the FlashAttention wheel and the Wan2.2
+# checkout the `wan` target fetches from GitHub, and CUDA itself (no driver: torch loads its
+# CUDA libraries and reports no device).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+wan=false
+[ "${1:-}" = --wan ] && wan=true
 command -v debootstrap >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
 packages=$(grep -v '^#' docker/runtime-packages.txt | paste -sd, -)
 fs=$root/.run/rootfs
+if $wan; then
+  packages=$packages,$(grep -v '^#' docker/wan-packages.txt | paste -sd, -)
+  fs=$root/.run/rootfs-wan
+fi
 stamp=$fs/.genworker-packages
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$packages" ]; then
   rm -rf "$fs"
@@ -60,8 +73,53 @@ cleanup() {
   umount "$fs/dev" 2>/dev/null || true
 }
 trap cleanup EXIT
+path=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+if $wan; then
+  # As the `wan` target: a venv of the locked requirements, first on PATH.
+  lock=$(sha256sum docker/wan-requirements.txt | cut -d' ' -f1)
+  if [ "$(cat "$fs/opt/wan-venv/.lock" 2>/dev/null)" != "$lock" ]; then
+    cp /etc/resolv.conf "$fs/etc/resolv.conf"
+    cp docker/wan-requirements.txt "$fs/tmp/wan-requirements.txt"
+    echo "runtime-rootfs: the wan venv (pip install -r docker/wan-requirements.txt: torch and CUDA 12's wheels, a few GB)" >&2
+    rm -rf "$fs/opt/wan-venv"
+    chroot "$fs" /usr/bin/python3 -m venv /opt/wan-venv
+    # This host's CAs (an egress proxy may sign PyPI's certificate): for the download only.
+    cp /etc/ssl/certs/ca-certificates.crt "$fs/tmp/host-ca.crt"
+    chroot "$fs" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/root PIP_CERT=/tmp/host-ca.crt REQUESTS_CA_BUNDLE=/tmp/host-ca.crt \
+      SSL_CERT_FILE=/tmp/host-ca.crt /opt/wan-venv/bin/pip install --no-cache-dir -q -r /tmp/wan-requirements.txt \
+      >"$root/.run/rootfs-wan-pip.log" 2>&1 \
+      || { tail -20 "$root/.run/rootfs-wan-pip.log" >&2; exit 1; }
+    echo "$lock" > "$fs/opt/wan-venv/.lock"
+  fi
+  path=/opt/wan-venv/bin:$path
+  # Wan2.2's imports, and torch's CUDA 12 libraries loaded against this root's glibc (torch
+  # preloads cuBLAS, cuDNN, NCCL, ... at import; a mismatch fails here, not on a GPU box).
+  chroot "$fs" /usr/bin/env PATH="$path" python3 -c '
+import ctypes, glob, os
+import torch, torchvision, torchaudio, cv2, diffusers, transformers, accelerate, einops, easydict, ftfy, imageio, scipy, dashscope
+import nvidia
+assert torch.version.cuda.startswith("12."), torch.version.cuda
+libs = sorted(glob.glob(os.path.join(list(nvidia.__path__)[0], "*", "lib", "lib*.so*")))
+# Each library of the CUDA wheels, loaded for real; some need another first, so a few passes.
+pending, failed = libs, []
+for _ in libs:
+    failed = []
+    for lib in pending:
+        try:
+            ctypes.CDLL(lib, mode=ctypes.RTLD_GLOBAL)
+        except OSError as error:
+            failed.append(f"{lib}: {error}")
+    if not failed or len(failed) == len(pending):
+        break
+    pending = [f.split(": ")[0] for f in failed]
+assert libs and not failed, failed or "no CUDA libraries"
+print(f"runtime-rootfs: wan venv: torch {torch.__version__} (CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}), {len(libs)} CUDA libraries loaded, device: {torch.cuda.is_available()}; diffusers {diffusers.__version__}, transformers {transformers.__version__}, opencv {cv2.__version__}")
+' >&2 || { echo "runtime-rootfs: the wan venv does not load" >&2; exit 1; }
+  [ "$(chroot "$fs" /usr/bin/env PATH="$path" sh -c 'command -v python3; command -v torchrun')" = "/opt/wan-venv/bin/python3
+/opt/wan-venv/bin/torchrun" ] || { echo "runtime-rootfs: python3 and torchrun are not the venv's" >&2; exit 1; }
+fi
 log=$root/.run/rootfs-worker.log
-chroot "$fs" /usr/local/bin/genworker run --config /etc/genworker/rootfs.yaml >"$log" 2>&1 &
+chroot "$fs" /usr/bin/env PATH="$path" /usr/local/bin/genworker run --config /etc/genworker/rootfs.yaml >"$log" 2>&1 &
 worker=$!
 for _ in $(seq 1 100); do grep -q "consuming" "$log" && break; sleep 0.1; done
 grep -q "consuming" "$log" || { cat "$log" >&2; echo "runtime-rootfs: the worker did not start in the root filesystem" >&2; exit 1; }

@@ -15,8 +15,10 @@ package enum StepOutcome: Equatable {
     /// No result: the job runs again elsewhere. Carries a line for the log, if any.
     case abandoned(String?)
 
+    /// `echoed`: the job's own texts (its prompt, …), which its log repeats and which must
+    /// not name the failure (``GeneratorFailure``).
     package static func classify(
-        _ run: SupervisedRun, prefix: String, timeout: Duration, grace: Duration, isShuttingDown: Bool,
+        _ run: SupervisedRun, prefix: String, timeout: Duration, grace: Duration, isShuttingDown: Bool, echoed: [String] = [],
         missingOutput: () -> String?
     ) -> StepOutcome {
         if let error = run.spawnError { return .ended(.failed, .spawnFailed, prefix + error) }
@@ -41,12 +43,12 @@ package enum StepOutcome: Equatable {
             if let missing = missingOutput() { return .ended(.failed, .noOutput, prefix + missing) }
             return .nextStep
         case .exited(let code)?:
-            if let known = GeneratorFailure.classify(logTail: run.logTail, signal: nil) {
+            if let known = GeneratorFailure.classify(logTail: run.logTail, signal: nil, echoed: echoed) {
                 return .ended(.failed, known.reason, prefix + known.message + "; exited with code \(code)")
             }
             return .ended(.failed, .exitCode, prefix + "exited with code \(code)")
         case .signaled(let signal)?:
-            if let known = GeneratorFailure.classify(logTail: run.logTail, signal: signal) {
+            if let known = GeneratorFailure.classify(logTail: run.logTail, signal: signal, echoed: echoed) {
                 return .ended(.failed, known.reason, prefix + known.message)
             }
             return .ended(.failed, .signal, prefix + "killed by signal \(signal) (\(String(cString: strsignal(signal))))")

@@ -168,7 +168,15 @@ package final class WarmRunner: @unchecked Sendable {  // one user at a time, as
         }
         current.jobs += 1
         child = current
-        if current.jobs >= options.maxJobs || (options.maxResidentBytes > 0 && residentBytes(of: current) > options.maxResidentBytes) {
+        // A CUDA error poisons the process's context (../shared/wan22-facts.md): every later
+        // job in this runner would fail too. Only a new process helps.
+        let poisoned =
+            warm.run.termination != .exited(0)
+            && (GeneratorFailure.classify(logTail: warm.run.logTail, signal: nil)?.reason == .gpuError
+                || warm.run.logTail.contains { $0.contains("CUDA error:") })
+        if poisoned || current.jobs >= options.maxJobs
+            || (options.maxResidentBytes > 0 && residentBytes(of: current) > options.maxResidentBytes)
+        {
             shutdown(grace: supervisor.grace)
         }
         return warm

@@ -38,23 +38,39 @@ final class FailureClassTests: XCTestCase {
 
     func testMachineFaultsInARowQuarantineTheWorkerUntilItsProbePasses() throws {
         let healthy = FileManager.default.temporaryDirectory.appendingPathComponent("gw-probe-\(UUID().uuidString)").path
-        defer { unlink(healthy) }
+        let probes = healthy + ".probes"
+        defer {
+            unlink(healthy)
+            unlink(probes)
+        }
         harness = try WorkerHarness {
             $0.worker.quarantineAfter = 2
-            $0.worker.probeEverySeconds = 1
-            $0.worker.probeCommand = ["/bin/sh", "-c", "test -e \(healthy)"]
+            $0.worker.probeEverySeconds = 3
+            $0.worker.gpus = ["3"]
+            // Each probe notes the devices it was shown.
+            $0.worker.probeCommand = ["/bin/sh", "-c", "echo \"${CUDA_VISIBLE_DEVICES-unset}\" >> \(probes); test -e \(healthy)"]
         }
         pid = try harness.spawnWorkerProcess(name: "broken-gpu")
+        let port = try XCTUnwrap(harness.metricsPort(of: "broken-gpu"))
+        XCTAssertEqual(harness.http(port, "/readyz").0, 200)
         try harness.submit(id: "bad-1", prompt: "x [[fail=cuda_error]]", params: ["sample_steps": 4])
         XCTAssertEqual(try harness.result("bad-1", timeout: 30).reason, .gpuError)
         try harness.submit(id: "bad-2", prompt: "x [[fail=cuda_error]]", params: ["sample_steps": 4])
         XCTAssertEqual(try harness.result("bad-2", timeout: 30).reason, .gpuError)
         try harness.submit(id: "waits", params: ["sample_steps": 4])
-        Thread.sleep(forTimeInterval: 4)
+        // /readyz says so (before, it answered 200 "ready" all through the quarantine).
+        let ready = harness.http(port, "/readyz")
+        XCTAssertEqual(ready.0, 503)
+        XCTAssertTrue(ready.1.contains("quarantined"), ready.1)
+        // The first probe waits a period: a probe at once would pass on a fault seconds old.
+        Thread.sleep(forTimeInterval: 1.5)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: probes), "probed at once")
+        Thread.sleep(forTimeInterval: 3.5)
         XCTAssertNil(harness.standinRecord("waits"), "a quarantined worker took a job")
         let log = try String(contentsOfFile: harness.root.appendingPathComponent("broken-gpu.log").path, encoding: .utf8)
-        XCTAssertTrue(log.contains("2 jobs in a row failed for this machine's sake (the last: gpu_error): quarantined"), log)
+        XCTAssertTrue(log.contains("2 jobs in a row failed for this machine's sake (the last: gpu_error, slot 0): quarantined"), log)
         XCTAssertTrue(log.contains("the quarantine probe failed"), log)
+        XCTAssertEqual(try String(contentsOfFile: probes, encoding: .utf8).split(separator: "\n").first, "3", "the probe sees the slots' GPUs")
         let ledger = try LedgerReader.read(connection: harness.client, configuration: harness.configuration)
         XCTAssertEqual(ledger.workers["broken-gpu"]?.quarantined, true, "the fleet sees it (genworker workers)")
         FileManager.default.createFile(atPath: healthy, contents: Data())
@@ -63,5 +79,6 @@ final class FailureClassTests: XCTestCase {
             after?.status, .completed,
             "the probe passed: it takes jobs again\n"
                 + ((try? String(contentsOfFile: harness.root.appendingPathComponent("broken-gpu.log").path, encoding: .utf8)) ?? ""))
+        XCTAssertEqual(harness.http(port, "/readyz").0, 200)
     }
 }

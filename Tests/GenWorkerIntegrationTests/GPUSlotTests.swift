@@ -57,11 +57,26 @@ final class GPUSlotTests: XCTestCase {
     }
 
     /// Before: slot N got device N whatever `wan.gpus_per_job` said: two 2-GPU jobs on a
-    /// four-GPU box each saw one device. A fake torchrun runs the stand-in on one process.
+    /// four-GPU box each saw one device. A fake torchrun runs the stand-in on one process and,
+    /// as the real one, holds its rendezvous port while the job runs: 29500 unless `--standalone`.
+    /// Before `--standalone`, the second job failed "Address already in use".
     func testTwoTwoGPUJobsOnAFourGPUMachineGetTwoDevicesEach() throws {
         harness = try WorkerHarness { $0.worker.slots = 2 }
         let torchrun = harness.root.appendingPathComponent("fake-torchrun")
-        try "#!/bin/sh\nshift\nexec python3 \"$@\"\n".write(to: torchrun, atomically: true, encoding: .utf8)
+        try """
+        #!/usr/bin/env python3
+        import socket, subprocess, sys
+        args = sys.argv[1:]
+        standalone = "--standalone" in args
+        args = [a for a in args if a != "--standalone" and not a.startswith("--nproc_per_node")]
+        rendezvous = socket.socket()
+        try:
+            rendezvous.bind(("127.0.0.1", 0 if standalone else 29500))
+        except OSError as error:
+            sys.exit(f"torch.distributed.DistNetworkError: failed to bind to 0.0.0.0:29500 ({error})")
+        rendezvous.listen()
+        sys.exit(subprocess.call([sys.executable] + args))
+        """.write(to: torchrun, atomically: true, encoding: .utf8)
         chmod(torchrun.path, 0o755)
         pid = try harness.spawnWorkerProcess(
             name: "pairs", wanExtra: "  gpus_per_job: 2\n  torchrun: \(torchrun.path)", environment: try fakeNvidiaSMI(gpus: 4))

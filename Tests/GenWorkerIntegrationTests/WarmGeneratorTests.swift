@@ -114,6 +114,26 @@ final class WarmGeneratorTests: XCTestCase {
         XCTAssertEqual(next.pipelineBuildSeconds, 0, "an exit code is the job's, not the runner's: it stays warm")
     }
 
+    /// A CUDA error leaves the runner's CUDA context unusable: before, the runner was kept
+    /// and every later job of its slot failed until `warm_max_jobs` (adversarial review).
+    func testARunnerWhoseJobHitACUDAErrorIsReplaced() throws {
+        try startWarmWorker()
+        let warmup = try run("g-warmup")
+        XCTAssertEqual(warmup.status, .completed)
+        let runner = try XCTUnwrap(harness.standinRecord("g-warmup")).pid
+        let broken = try run("g-cuda", prompt: "x [[fail=cuda_error]] [[step_s=0.01]]")
+        XCTAssertEqual(broken.reason, .gpuError)
+        let next = try run("g-next", prompt: "x [[step_s=0.01]]")
+        XCTAssertEqual(next.status, .completed)
+        XCTAssertNotEqual(harness.standinRecord("g-next")?.pid, runner, "the poisoned runner ran the next job")
+        XCTAssertGreaterThan(next.pipelineBuildSeconds ?? 0, 0, "a new runner builds its pipeline")
+        // An out-of-memory inside PyTorch's allocator leaves the context usable: the runner stays.
+        let kept = try XCTUnwrap(harness.standinRecord("g-next")).pid
+        XCTAssertEqual(try run("g-oom", prompt: "x [[fail=gpu_oom]] [[step_s=0.01]]").reason, .gpuOutOfMemory)
+        XCTAssertEqual(try run("g-after").status, .completed)
+        XCTAssertEqual(harness.standinRecord("g-after")?.pid, kept)
+    }
+
     func testMetricsCountBuildsReusesAndRestarts() throws {
         let runnerPath = TestBroker.repositoryRoot.appendingPathComponent("runner/warm_runner.py").path
         let pid = try harness.spawnWorkerProcess(

@@ -266,6 +266,7 @@ extension WorkerHarness {
               quarantine_after: \(c.worker.quarantineAfter)
               probe_every_s: \(c.worker.probeEverySeconds)
               probe_command: [\(c.worker.probeCommand.map { "'\($0)'" }.joined(separator: ", "))]
+              gpus: [\(c.worker.gpus.map { "'\($0)'" }.joined(separator: ", "))]
             topology:
               jobs_exchange: \(t.jobsExchange)
               jobs_queue: \(t.jobsQueue)

@@ -34,8 +34,38 @@ final class GPUAssignmentTests: XCTestCase {
         var plan = try GPUAssignment.plan(configured: [], visible: nil, nvidiaSMIList: nil, slots: 1, perJob: 1)
         XCTAssertEqual(plan.source, .none)
         XCTAssertEqual(plan.slots, [nil])
-        plan = try GPUAssignment.plan(configured: [], visible: nil, nvidiaSMIList: "No devices were found\n", slots: 2, perJob: 2)
+        plan = try GPUAssignment.plan(configured: [], visible: nil, nvidiaSMIList: nil, slots: 2, perJob: 2)
         XCTAssertEqual(plan.source, .assumed)
         XCTAssertEqual(plan.slots, ["0,1", "2,3"])
+    }
+
+    /// An installed nvidia-smi that fails, hangs or lists nothing means a broken driver: before,
+    /// the worker started on assumed devices and failed every job.
+    func testAnNvidiaSMIThatFailsOrListsNoGPUIsRefused() {
+        XCTAssertThrowsError(try GPUAssignment.plan(configured: [], visible: nil, nvidiaSMIList: "No devices were found\n", slots: 2, perJob: 2)) {
+            XCTAssertTrue("\($0)".contains("nvidia-smi -L lists no GPU (No devices were found)"), "\($0)")
+        }
+        XCTAssertThrowsError(
+            try GPUAssignment.plan(
+                configured: [], visible: nil, nvidiaSMIList: nil, nvidiaSMIFailed: "nvidia-smi -L did not answer within 10 s", slots: 1, perJob: 1)
+        ) { XCTAssertTrue("\($0)".contains("did not answer within 10 s"), "\($0)") }
+        // Naming the devices starts anyway.
+        XCTAssertEqual(
+            try? GPUAssignment.plan(configured: ["0"], visible: nil, nvidiaSMIList: nil, nvidiaSMIFailed: "exited with 9", slots: 1, perJob: 1).slots,
+            ["0"])
+    }
+
+    /// Lists CUDA would read otherwise than they are written.
+    func testADeviceListedTwiceOrAMinusOneIsRefusedAndConfiguredEntriesAreSplit() throws {
+        XCTAssertThrowsError(try GPUAssignment.plan(configured: ["0", "0"], visible: nil, nvidiaSMIList: nil, slots: 2, perJob: 1)) {
+            XCTAssertTrue("\($0)".contains("GPU 0 is listed twice"), "\($0)")
+        }
+        XCTAssertThrowsError(try GPUAssignment.plan(configured: [], visible: "0,0", nvidiaSMIList: nil, slots: 2, perJob: 1))
+        XCTAssertThrowsError(try GPUAssignment.plan(configured: [], visible: "-1", nvidiaSMIList: nil, slots: 1, perJob: 1))
+        XCTAssertThrowsError(try GPUAssignment.plan(configured: [], visible: "0,-1,1", nvidiaSMIList: nil, slots: 2, perJob: 1)) {
+            XCTAssertTrue("\($0)".contains("CUDA stops reading the list there"), "\($0)")
+        }
+        let split = try GPUAssignment.plan(configured: ["0,1", "2"], visible: nil, nvidiaSMIList: nil, slots: 3, perJob: 1)
+        XCTAssertEqual(split.slots, ["0", "1", "2"])
     }
 }

@@ -9,10 +9,10 @@ final class GeneratorFailureTests: XCTestCase {
             logTail: [" 45%|████| 18/40", "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB."], signal: nil)
         XCTAssertEqual(oom?.reason, .gpuOutOfMemory)
         XCTAssertTrue(oom?.message.contains("offload_model: true") ?? false, oom?.message ?? "")
-        // A CUDA runtime error, even one that says "out of memory", poisons the context: the machine's.
+        // "CUDA error: out of memory" (outside PyTorch's allocator) is the job's size too, not the machine.
         let cuda = GeneratorFailure.classify(
             logTail: ["RuntimeError: CUDA error: out of memory", "CUDA kernel errors might be asynchronously reported"], signal: nil)
-        XCTAssertEqual(cuda?.reason, .gpuError)
+        XCTAssertEqual(cuda?.reason, .gpuOutOfMemory)
         XCTAssertEqual(
             GeneratorFailure.classify(logTail: ["RuntimeError: CUDA error: an illegal memory access was encountered"], signal: nil)?.reason,
             .gpuError)
@@ -24,5 +24,52 @@ final class GeneratorFailureTests: XCTestCase {
         XCTAssertNil(GeneratorFailure.classify(logTail: [], signal: SIGSEGV))
         XCTAssertTrue(JobReason.gpuError.isMachineFault && JobReason.environment.isMachineFault)
         XCTAssertFalse(JobReason.gpuOutOfMemory.isMachineFault || JobReason.hostOutOfMemory.isMachineFault || JobReason.exitCode.isMachineFault)
+    }
+
+    /// One rank ran out of memory and the others then failed in NCCL: the cause is the memory.
+    func testAnOutOfMemoryFollowedByOtherRanksNCCLErrorsIsTheJobsSize() {
+        let tail = [
+            "[rank0]: torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 4.00 GiB.",
+            "[rank1]: torch.distributed.DistBackendError: NCCL error in: ProcessGroupNCCL.cpp:1970, remote process exited",
+        ]
+        XCTAssertEqual(GeneratorFailure.classify(logTail: tail, signal: nil)?.reason, .gpuOutOfMemory)
+        XCTAssertEqual(
+            GeneratorFailure.classify(logTail: ["RuntimeError: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`"], signal: nil)?
+                .reason, .gpuOutOfMemory)
+    }
+
+    /// A job cannot make its own failure the machine's (and so quarantine a healthy worker)
+    /// by writing a machine's error into its prompt, on one line or on lines of their own.
+    func testAPromptThatQuotesAMachinesErrorDoesNotBlameTheMachine() {
+        let prompt = "a cat\nRuntimeError: CUDA error: an illegal memory access was encountered\nModuleNotFoundError: No module named 'x'"
+        let tail = [
+            "[2025-08-01 10:00:00,000] INFO: Generation job args: Namespace(prompt=\"a cat\\nRuntimeError: CUDA error: ...\")",
+            "[2025-08-01 10:00:00,001] INFO: Input prompt: a cat",
+            "RuntimeError: CUDA error: an illegal memory access was encountered",
+            "ModuleNotFoundError: No module named 'x'",
+            "ValueError: the job's own failure",
+        ]
+        XCTAssertNil(GeneratorFailure.classify(logTail: tail, signal: nil, echoed: [prompt, "832*480"]))
+        // Without the job's texts the same lines would have blamed the GPU: the test can fail.
+        XCTAssertEqual(GeneratorFailure.classify(logTail: tail, signal: nil)?.reason, .gpuError)
+        // A real error after the echo is still read.
+        XCTAssertEqual(
+            GeneratorFailure.classify(
+                logTail: tail + ["torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB."], signal: nil, echoed: [prompt])?.reason,
+            .gpuOutOfMemory)
+        XCTAssertEqual(
+            GeneratorFailure.classify(
+                logTail: ["[2025-08-01 10:00:00,001] INFO: Input prompt: RuntimeError: CUDA error: boom", "ValueError: bad"], signal: nil)?.reason,
+            nil)
+        // A short text cut out of every line would blind the reader: such texts are left alone.
+        XCTAssertEqual(
+            GeneratorFailure.classify(logTail: ["RuntimeError: CUDA error: an illegal memory access"], signal: nil, echoed: ["a", "an"])?
+                .reason, .gpuError)
+    }
+
+    /// torchrun exits 1 when the kernel killed one of its ranks; its agent names the SIGKILL.
+    func testARankTheKernelKilledUnderTorchrunIsTheHostsMemory() {
+        let tail = ["torch.distributed.elastic.multiprocessing.api: [WARNING] Signal 9 (SIGKILL) received by PID 4242"]
+        XCTAssertEqual(GeneratorFailure.classify(logTail: tail, signal: nil)?.reason, .hostOutOfMemory)
     }
 }

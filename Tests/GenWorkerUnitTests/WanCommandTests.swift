@@ -30,7 +30,8 @@ final class WanCommandTests: XCTestCase {
         c.wan.gpusPerJob = 4
         let spec = WanCommand.processSpec(for: job(.t2vA14B), configuration: c, outputPath: "/o.mp4")
         XCTAssertEqual(spec.executable, "torchrun")
-        XCTAssertEqual(spec.arguments.first, "--nproc_per_node=4")
+        // --standalone: two multi-GPU slots on one host must not both bind torchrun's default port 29500.
+        XCTAssertEqual(Array(spec.arguments.prefix(2)), ["--standalone", "--nproc_per_node=4"])
         XCTAssertTrue(spec.arguments.contains("--dit_fsdp"))
         XCTAssertTrue(spec.arguments.contains("--t5_fsdp"))
         XCTAssertEqual(spec.arguments.drop { $0 != "--ulysses_size" }.dropFirst().first, "4")

@@ -413,6 +413,58 @@ final class WorkerStateMachineTests: XCTestCase {
         XCTAssertTrue(back.contains(.metric(.quarantined(false))))
     }
 
+    // Found by an adversarial review of the quarantine (helper), each failing before its fix:
+
+    /// One dead GPU on a two-slot worker: its slot fails every job while the other slot's
+    /// completions, before, reset the one count of the worker, so it was never quarantined.
+    func testADeadSlotIsQuarantinedThoughTheOtherSlotCompletes() {
+        var m = machine(slots: 2) { $0.worker.quarantineAfter = 3 }
+        _ = ready(&m)
+        var runs: [String: (number: UInt64, slot: Int)] = [:]
+        var tag: UInt64 = 0
+        func start(_ id: String, at seconds: Double) {
+            tag += 1
+            let received = m.receive(incoming(tag, id), now: at(seconds))
+            let started = starts(echo(&m, received, at: seconds))
+            guard let first = started.first else { return XCTFail("\(id) did not start: \(received)") }
+            runs[id] = (first.run, first.slot)
+        }
+        func end(_ id: String, at seconds: Double, _ reason: JobReason?) {
+            var event = JobEvent(id: id, task: "t2v-A14B", event: reason == nil ? .completed : .failed, worker: "w1")
+            event.reason = reason
+            _ = echo(&m, m.runFinished(runs[id]!.number, event: event, now: at(seconds)), at: seconds)
+        }
+        start("long", at: 1)  // the healthy slot's first job
+        var time = 2.0
+        for round in 1...3 {
+            start("bad-\(round)", at: time)
+            XCTAssertNotEqual(runs["bad-\(round)"]!.slot, runs["long"]!.slot)
+            end("bad-\(round)", at: time + 1, .gpuError)
+            // The healthy slot completes a job between the dead slot's failures.
+            end(round == 1 ? "long" : "good-\(round - 1)", at: time + 1.5, nil)
+            if round < 3 { start("good-\(round)", at: time + 1.6) }
+            time += 3
+        }
+        XCTAssertTrue(m.quarantined, "three gpu_errors in a row on one slot")
+    }
+
+    /// A claim written before the quarantine began and decided after it: before, the job ran
+    /// on the machine that had just been fenced off.
+    func testAClaimDecidedAfterTheQuarantineBeganIsGivenBackUnstarted() {
+        var m = machine(slots: 2) { $0.worker.quarantineAfter = 1 }
+        _ = ready(&m)
+        let first = run(&m, "a", tag: 1, at: 1)!
+        let pending = m.receive(incoming(2, "b"), now: at(2))  // claimed, not yet back from the ledger
+        var event = JobEvent(id: "a", task: "t2v-A14B", event: .failed, worker: "w1")
+        event.reason = .gpuError
+        _ = echo(&m, m.runFinished(first, event: event, now: at(3)), at: 3)
+        XCTAssertTrue(m.quarantined)
+        let decided = echo(&m, pending, at: 4)
+        XCTAssertTrue(starts(decided).isEmpty, "ran on a quarantined machine")
+        XCTAssertEqual(writes(decided).map(\.kind), [.release])
+        XCTAssertTrue(decided.contains(.ack(deliveryTag: 2)), "the ledger holds the job now: the delivery is acked")
+    }
+
     // Found by an adversarial review of the repair above (helper), each failing before its fix:
 
     func requeues(_ actions: [WorkerStateMachine.Action]) -> [Requeue] { actions.compactMap { if case .requeue(let r) = $0 { r } else { nil } } }

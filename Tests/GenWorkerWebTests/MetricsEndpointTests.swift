@@ -22,7 +22,7 @@ final class MetricsEndpointTests: XCTestCase {
         configuration.address = "::"
         configuration.port = 0
         let endpoint = MetricsEndpoint(
-            configuration: configuration, isReady: { ready.load(ordering: .relaxed) },
+            configuration: configuration, unready: { ready.load(ordering: .relaxed) ? nil : "not consuming" },
             metrics: { "genworker_test_total 1\n" }, logger: Logger(label: "test"),
             onListening: { p in port.withLock { $0 = p } })
         let group = ServiceGroup(services: [endpoint], logger: Logger(label: "test"))
@@ -75,7 +75,7 @@ final class MetricsEndpointTests: XCTestCase {
         configuration.address = "127.0.0.1"
         configuration.port = 0
         let endpoint = MetricsEndpoint(
-            configuration: configuration, isReady: { true }, stalled: { stalled.withLock { $0 } }, metrics: { "" },
+            configuration: configuration, unready: { nil }, stalled: { stalled.withLock { $0 } }, metrics: { "" },
             logger: Logger(label: "test"), onListening: { p in port.withLock { $0 = p } })
         let group = ServiceGroup(services: [endpoint], logger: Logger(label: "test"))
         let running = Task { try await group.run() }

@@ -149,7 +149,7 @@ struct JobRunner: Sendable {
             let prefix = steps.count > 1 ? "\(step.name.rawValue): " : ""
             let outcome = StepOutcome.classify(
                 run, prefix: prefix, timeout: job.timeout, grace: configuration.supervisor.grace,
-                isShuttingDown: isShuttingDown()
+                isShuttingDown: isShuttingDown(), echoed: job.texts
             ) {
                 switch step.name {
                 case .generate:

@@ -223,15 +223,21 @@ final class OwnerLoop {
             if !healthy { logger.warning("the quarantine probe failed: still taking no jobs") }
             try perform(machine.probed(healthy: healthy))
         }
-        guard machine.quarantined, probe == nil, nextProbe.map({ ContinuousClock.now >= $0 }) ?? true else { return }
+        guard machine.quarantined else {
+            nextProbe = nil
+            return
+        }
+        // The first probe a period after the quarantine began: the fault that caused it is
+        // seconds old, and a probe that passes at once would let the next jobs fail too.
+        guard let due = nextProbe else {
+            nextProbe = .now + .seconds(configuration.worker.probeEverySeconds)
+            return
+        }
+        guard probe == nil, ContinuousClock.now >= due else { return }
         nextProbe = .now + .seconds(configuration.worker.probeEverySeconds)
-        let command =
-            configuration.worker.probeCommand.isEmpty
-            ? [configuration.wan.python, "-c", "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"]
-            : configuration.worker.probeCommand
-        let spec = ProcessSpec(
-            executable: command[0], arguments: Array(command.dropFirst()),
-            environment: WanCommand.childEnvironment(configuration: configuration, devices: nil))
+        // Every slot's devices: one dead GPU among them keeps the quarantine.
+        let spec = WanCommand.probeSpec(configuration: configuration, devices: gpus.slots.compactMap { $0 }.joined(separator: ","))
+        let command = [spec.executable] + spec.arguments
         let options = configuration.supervisorOptions
         let (result, wake) = (probeResult, inbox.wake)
         logger.debug("quarantine probe: \(command.joined(separator: " "))")
@@ -443,7 +449,9 @@ final class OwnerLoop {
         case .cancelIgnored(let reason): metrics.cancelIgnored(reason: reason)
         case .ledgerLag(let seconds): metrics.ledgerLag(seconds: seconds)
         case .ledgerRecordIgnored: metrics.ledgerRecordIgnored()
-        case .quarantined(let value): metrics.quarantined(value)
+        case .quarantined(let value):
+            metrics.quarantined(value)
+            inbox.setQuarantined(value)
         }
     }
 

@@ -27,6 +27,7 @@ final class WorkerInbox: Sendable {
     private let updates = Mutex<[JobUpdate]>([])
     private let shutdown = Mutex<ShutdownMode?>(nil)
     private let consuming = Atomic<Bool>(false)
+    private let quarantined = Atomic<Bool>(false)
     /// Beaten by the owner loop at every turn (`/healthz`).
     let pulse: LoopPulse
 
@@ -55,6 +56,10 @@ final class WorkerInbox: Sendable {
     var isConsuming: Bool { consuming.load(ordering: .acquiring) }
 
     func setConsuming(_ value: Bool) { consuming.store(value, ordering: .releasing) }
+
+    var isQuarantined: Bool { quarantined.load(ordering: .acquiring) }
+
+    func setQuarantined(_ value: Bool) { quarantined.store(value, ordering: .releasing) }
 }
 
 /// The worker: one owner thread holds the AMQP connection, takes jobs up to its slots,
@@ -81,8 +86,16 @@ public final class Worker: Sendable {
         inbox = WorkerInbox(pulse: LoopPulse(bound: .seconds(max(60, configuration.jobs.leaseSeconds))))
     }
 
-    /// True while connected and consuming jobs (`/readyz`).
+    /// True while connected and consuming jobs.
     public var isConsuming: Bool { inbox.isConsuming }
+
+    /// Why the worker takes no jobs now, nil when it does (`/readyz`): not connected, caught
+    /// up not yet or draining (not consuming), or quarantined (it still consumes nothing, but
+    /// an operator must see the difference).
+    public var unready: String? {
+        if inbox.isQuarantined { return "quarantined: jobs kept failing for this machine's sake; probing (worker.probe_command)" }
+        return inbox.isConsuming ? nil : "not consuming"
+    }
 
     /// How long the owner loop has not turned, past its bound (`/healthz` fails); nil while it turns.
     public var ownerLoopStalled: Duration? { inbox.pulse.stalled() }

@@ -17,11 +17,14 @@ extension WorkerConfiguration {
         /// `worker.lock_dir`: where a live worker holds the lock on its identity (one worker per
         /// name and queue on a machine).
         public var lockDir = "/run/lock"
-        /// `worker.quarantine_after`: this many jobs failing in a row for the machine's sake
-        /// (`gpu_error`, `environment`) and the worker takes no more until its probe passes; 0: never.
+        /// `worker.quarantine_after`: this many jobs of one slot failing in a row for the
+        /// machine's sake (`gpu_error`, `environment`; a completed job on that slot starts the
+        /// count again) and the worker takes no more until its probe passes; 0: never.
         public var quarantineAfter = 3
-        /// `worker.probe_command`: run every `probe_every_s` while quarantined; exit 0 ends the
-        /// quarantine. Empty: `wan.python -c` "import torch; CUDA available".
+        /// `worker.probe_command`: run every `probe_every_s` while quarantined (the first a
+        /// period after the quarantine began), with every slot's GPUs in `CUDA_VISIBLE_DEVICES`;
+        /// exit 0 ends the quarantine. Empty: `wan.python` runs a kernel on every device and
+        /// imports flash_attn and Wan2.2's `wan` (``WanCommand/probeSpec(configuration:devices:)``).
         public var probeCommand: [String] = []
         /// `worker.probe_every_s`: how often a quarantined worker probes.
         public var probeEverySeconds: Double = 60

@@ -40,6 +40,11 @@ public struct JobRequest: Sendable, Equatable {
         }
     }
 
+    /// The job's free texts (its prompt, …): what its generator's log may repeat verbatim.
+    public var texts: [String] {
+        parameters.compactMap { if case .text(let text) = $0.value { text } else { nil } }
+    }
+
     /// The value of the param `name`, if the job set it.
     public func parameter(_ name: String) -> JobParameter.Value? { parameters.first { $0.name == name }?.value }
 }

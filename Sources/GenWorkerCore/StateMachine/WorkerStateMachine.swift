@@ -203,6 +203,8 @@ package struct WorkerStateMachine {
         package var carriedAt: ContinuousClock.Instant
         /// The stop asked of it, if any (the first one wins, as in ``JobControl``).
         package var stopping: StopRequest?
+        /// The slot (and so the GPUs) it runs on: quarantine counts faults per slot.
+        package var slot = 0
     }
 
     private struct PendingClaim: Sendable {
@@ -244,8 +246,9 @@ package struct WorkerStateMachine {
     package private(set) var requeues: [(requeue: Requeue, notBefore: ContinuousClock.Instant, sent: Bool)] = []
     /// The outputs disk is below `outputs.min_free_mb` (no jobs taken).
     private var outputsLow = false
-    /// Failures in a row that blame the machine; past `worker.quarantine_after`, `quarantined`.
-    private var machineFaults = 0
+    /// Per slot, failures in a row that blame the machine; past `worker.quarantine_after`,
+    /// `quarantined`. Per slot: one dead GPU must not hide behind its neighbours' completions.
+    private var machineFaults: [Int: Int] = [:]
     /// Taking no jobs until the probe passes (``probed(healthy:)``); in heartbeats and `/readyz`.
     package private(set) var quarantined = false
     /// Expiries already proposed, as `id#attempt#counter`.
@@ -424,6 +427,14 @@ package struct WorkerStateMachine {
             let answerTo = claim.incoming.requeued ? nil : replyTo
             if case .answer = decision, answerTo != nil {} else { actions.append(.ack(deliveryTag: claim.incoming.tag)) }
             switch decision {
+            case .run(let attempt) where quarantined:
+                // Claimed before the quarantine began, decided after: run nothing on a machine
+                // that fails jobs; the job goes back at once, not counted as an attempt.
+                _ = intake.finished(claim.run)
+                let record = LedgerRecord(kind: .release, worker: settings.worker, at: now.wall, id: id, attempt: attempt)
+                requeueRefs.insert(record.ref)
+                actions.append(.log(.warning, "quarantined: giving the job back unstarted", job: id))
+                actions += write(record, now: now)
             case .run(let attempt):
                 actions += start(claim, attempt: attempt, now: now)
             case .giveBack(let attempt):
@@ -518,7 +529,8 @@ package struct WorkerStateMachine {
         started.startedAt = now.wall
         started.redelivered = attempt > 1 || claim.incoming.redelivered
         if settings.warm { started.warm = true }
-        runs[claim.run] = Run(job: job, attempt: attempt, renewedAt: claim.writtenAt, claim: claim.record, carriedAt: claim.writtenAt)
+        runs[claim.run] = Run(
+            job: job, attempt: attempt, renewedAt: claim.writtenAt, claim: claim.record, carriedAt: claim.writtenAt, slot: claim.slot)
         actions.append(
             .start(
                 RunStart(run: claim.run, job: job, attempt: attempt, slot: claim.slot, redelivered: started.redelivered ?? false, started: started)))
@@ -596,7 +608,7 @@ package struct WorkerStateMachine {
         if let elapsed = event.elapsedSeconds { actions.append(.metric(.jobRan(task: finished.job.task.rawValue, seconds: elapsed))) }
         if event.reason == .cancelledWhileRunning, let cancelLatency { actions.append(.metric(.cancelLatency(seconds: cancelLatency))) }
         actions.append(Self.outcomeLine(event))
-        return actions + noteOutcome(event) + writeEnd(event, attempt: finished.attempt, now: now)
+        return actions + noteOutcome(event, slot: finished.slot) + writeEnd(event, attempt: finished.attempt, now: now)
     }
 
     /// Stops every run (shutting down without a broker): their leases lapse and others take them.
@@ -779,23 +791,26 @@ package struct WorkerStateMachine {
 
     // MARK: - Quarantine
 
-    /// Counts failures that blame the machine (``JobReason/isMachineFault``); a completed job
-    /// starts the count again. At `worker.quarantine_after` in a row the worker takes no more
-    /// jobs (what runs goes on) and says so in its heartbeats until ``probed(healthy:)``.
-    private mutating func noteOutcome(_ event: JobEvent) -> [Action] {
+    /// Counts, per slot, failures that blame the machine (``JobReason/isMachineFault``); a
+    /// completed job on that slot starts its count again; other endings (the job's own
+    /// failures, cancels, out of memory) neither count nor reset. At `worker.quarantine_after`
+    /// on one slot the worker takes no more jobs (what runs goes on) and says so in its
+    /// heartbeats until ``probed(healthy:)``.
+    private mutating func noteOutcome(_ event: JobEvent, slot: Int) -> [Action] {
         if event.event == .completed {
-            machineFaults = 0
+            machineFaults[slot] = nil
             return []
         }
         guard settings.quarantineAfter > 0, let reason = event.reason, reason.isMachineFault else { return [] }
-        machineFaults += 1
-        guard machineFaults >= settings.quarantineAfter, !quarantined else { return [] }
+        machineFaults[slot, default: 0] += 1
+        let count = machineFaults[slot]!
+        guard count >= settings.quarantineAfter, !quarantined else { return [] }
         quarantined = true
         intake.paused = true
         return [
             .log(
                 .error,
-                "\(machineFaults) jobs in a row failed for this machine's sake (the last: \(reason.rawValue)): quarantined, taking no jobs until the probe (worker.probe_command) passes",
+                "\(count) jobs in a row failed for this machine's sake (the last: \(reason.rawValue), slot \(slot)): quarantined, taking no jobs until the probe (worker.probe_command) passes",
                 job: nil),
             .metric(.quarantined(true)),
         ] + balanceIntake()
@@ -805,7 +820,7 @@ package struct WorkerStateMachine {
     package mutating func probed(healthy: Bool) -> [Action] {
         guard quarantined, healthy else { return [] }
         quarantined = false
-        machineFaults = 0
+        machineFaults = [:]
         intake.paused = outputsLow
         return [.log(.info, "the quarantine probe passed: taking jobs again", job: nil), .metric(.quarantined(false))] + balanceIntake()
     }

@@ -3,8 +3,11 @@ import Foundation
 /// Which GPUs each slot of a worker gets: the machine's devices (`worker.gpus`, else the
 /// worker's own `CUDA_VISIBLE_DEVICES`, else `nvidia-smi -L`) cut into one block of
 /// `wan.gpus_per_job` devices per slot, given to its generator as `CUDA_VISIBLE_DEVICES`. A
-/// configuration that needs more devices than there are is refused at start. Pure: the
-/// caller says what the environment and `nvidia-smi` said.
+/// configuration that needs more devices than there are is refused at start, and so is a
+/// list CUDA would read otherwise than it is written (a device twice: two slots on one GPU;
+/// `-1`, where CUDA stops reading) and an `nvidia-smi` that is installed but fails or lists no
+/// GPU (a broken driver: every job would fail). Pure: the caller says what the environment
+/// and `nvidia-smi` said.
 public struct GPUAssignment: Sendable, Equatable {
     /// Where the device list came from, for the log and the refusal.
     public enum Source: String, Sendable {
@@ -22,16 +25,40 @@ public struct GPUAssignment: Sendable, Equatable {
     /// Each slot's `CUDA_VISIBLE_DEVICES` (nil: not set).
     public let slots: [String?]
 
+    /// `nvidiaSMIList`: what `nvidia-smi -L` printed when it ran and exited 0 (nil: not
+    /// installed, or not asked); `nvidiaSMIFailed`: why it is installed but gave no list.
     public static func plan(
-        configured: [String], visible: String?, nvidiaSMIList: String?, slots: Int, perJob: Int
+        configured: [String], visible: String?, nvidiaSMIList: String?, nvidiaSMIFailed: String? = nil, slots: Int, perJob: Int
     ) throws(GenWorkerError) -> GPUAssignment {
         let need = slots * perJob
         let fromEnvironment = visible.map(Self.split) ?? []
         let fromSMI = nvidiaSMIList.map(Self.indices) ?? []
         let (devices, source): ([String], Source) =
             !configured.isEmpty
-            ? (configured, .configured)
-            : visible != nil ? (fromEnvironment, .environment) : !fromSMI.isEmpty ? (fromSMI, .nvidiaSMI) : ([], .none)
+            ? (configured.flatMap(Self.split), .configured)
+            : visible != nil ? (fromEnvironment, .environment) : nvidiaSMIList != nil ? (fromSMI, .nvidiaSMI) : ([], .none)
+        if source == .none, let failed = nvidiaSMIFailed {
+            throw GenWorkerError(
+                .configuration, "nvidia-smi is installed but gives no GPU list (\(failed)): the driver or a GPU is broken",
+                hint: "fix the driver, or name the devices in worker.gpus (or CUDA_VISIBLE_DEVICES) to start anyway")
+        }
+        if source == .nvidiaSMI, devices.isEmpty {
+            let said = nvidiaSMIList?.split(separator: "\n").first.map(String.init) ?? ""
+            throw GenWorkerError(
+                .configuration, "nvidia-smi -L lists no GPU (\(said.prefix(200))): the driver or a GPU is broken",
+                hint: "fix the driver, or name the devices in worker.gpus (or CUDA_VISIBLE_DEVICES) to start anyway")
+        }
+        if let twice = devices.enumerated().first(where: { devices[..<$0.offset].contains($0.element) })?.element {
+            throw GenWorkerError(
+                .configuration, "GPU \(twice) is listed twice (\(source.rawValue): \(devices.joined(separator: ","))): two slots would share it",
+                hint: "list each device once")
+        }
+        if let stop = devices.first(where: { Int($0).map { $0 < 0 } ?? false }) {
+            throw GenWorkerError(
+                .configuration,
+                "\(source.rawValue) holds \(stop) (\(devices.joined(separator: ","))): CUDA stops reading the list there, so slots would get devices CUDA hides",
+                hint: "list only the devices to use")
+        }
         if source == .none {
             guard need > 1 else { return GPUAssignment(devices: [], source: .none, slots: [nil]) }
             let assumed = (0..<need).map(String.init)

@@ -2,7 +2,7 @@ import Foundation
 
 /// Builds the generate.py command line of a job, as Wan2.2's README gives it for the task:
 /// `python generate.py --task T --ckpt_dir DIR --save_file OUT <flags> <params>`, or with
-/// `wan.gpus_per_job` > 1, `torchrun --nproc_per_node=N generate.py ... --dit_fsdp --t5_fsdp --ulysses_size N`.
+/// `wan.gpus_per_job` > 1, `torchrun --standalone --nproc_per_node=N generate.py ... --dit_fsdp --t5_fsdp --ulysses_size N`.
 public enum WanCommand {
     /// `preprocessedInto`: the directory preprocessing wrote (animate-14B from raw inputs),
     /// passed as `--src_root_path`.
@@ -22,7 +22,9 @@ public enum WanCommand {
         if wan.gpusPerJob > 1 {
             executable = wan.torchrun
             generate += ["--dit_fsdp", "--t5_fsdp", "--ulysses_size", String(wan.gpusPerJob)]
-            arguments = ["--nproc_per_node=\(wan.gpusPerJob)", script] + generate
+            // --standalone: a rendezvous on a free local port. Without it every torchrun binds
+            // 29500, and a second multi-GPU slot's job fails with "Address already in use".
+            arguments = ["--standalone", "--nproc_per_node=\(wan.gpusPerJob)", script] + generate
         } else {
             executable = wan.python
             generate += job.task.singleGPUFlags
@@ -94,6 +96,28 @@ public enum WanCommand {
         case .remote(let input, _): return [flag, input.redacted]
         }
     }
+
+    /// The quarantine probe (`worker.probe_command`, run with every slot's devices). The
+    /// default asks what a job needs, not only whether CUDA answers: a kernel on every device,
+    /// FlashAttention and Wan2.2's own modules (from `wan.repo`) importable.
+    public static func probeSpec(configuration: WorkerConfiguration, devices: String) -> ProcessSpec {
+        let command =
+            configuration.worker.probeCommand.isEmpty
+            ? [configuration.wan.python, "-c", defaultProbe, configuration.wan.repo] : configuration.worker.probeCommand
+        return ProcessSpec(
+            executable: command[0], arguments: Array(command.dropFirst()),
+            environment: childEnvironment(configuration: configuration, devices: devices.isEmpty ? nil : devices))
+    }
+
+    static let defaultProbe = """
+        import sys, torch
+        assert torch.cuda.is_available(), "no CUDA device"
+        for index in range(torch.cuda.device_count()):
+            assert torch.ones(1, device=f"cuda:{index}").add(1).item() == 2, f"cuda:{index} computes wrong"
+        import flash_attn
+        sys.path.insert(0, sys.argv[1])
+        import wan
+        """
 
     /// The generator's environment: clean, never the worker's own (which holds the AMQP URL).
     /// PATH, HOME, LANG, TMPDIR, the CUDA/NVIDIA variables, `env.pass` names and `env.set` values.

@@ -21,7 +21,7 @@ public enum WorkerApplication {
             let (listening, continuation) = AsyncStream<Void>.makeStream()
             let registry = Observability.bootstrapPrometheus()
             let endpoint = MetricsEndpoint(
-                configuration: configuration.metrics, isReady: { worker.isConsuming }, stalled: { worker.ownerLoopStalled },
+                configuration: configuration.metrics, unready: { worker.unready }, stalled: { worker.ownerLoopStalled },
                 metrics: { registry.emitToString() }, logger: logger,
                 onListening: { port in
                     logger.info("metrics and health on \(MetricsEndpoint.show(configuration.metrics.address)):\(port) (/metrics, /healthz, /readyz)")

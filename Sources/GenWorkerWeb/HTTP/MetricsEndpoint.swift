@@ -15,10 +15,11 @@ public struct MetricsEndpoint: Service {
     let port: Int
 
     /// `onListening` gets the port once the server listens (port 0 picks a free one).
-    /// `metrics` renders the Prometheus text; `isReady` answers /readyz; `stalled` (how long
+    /// `metrics` renders the Prometheus text; `unready` answers /readyz (nil: ready, else
+    /// why not); `stalled` (how long
     /// the worker's owner loop has not turned, past its bound) fails /healthz.
     public init(
-        configuration: WorkerConfiguration.MetricsSection, isReady: @escaping @Sendable () -> Bool,
+        configuration: WorkerConfiguration.MetricsSection, unready: @escaping @Sendable () -> String?,
         stalled: @escaping @Sendable () -> Duration? = { nil },
         metrics: @escaping @Sendable () -> String, logger: Logger, onListening: @escaping @Sendable (Int) -> Void = { _ in }
     ) {
@@ -32,7 +33,10 @@ public struct MetricsEndpoint: Service {
             guard let quiet = stalled() else { return Self.text(.ok, "ok\n") }
             return Self.text(.serviceUnavailable, "the owner loop has not turned for \(Int(quiet.inSeconds)) s: wedged\n")
         }
-        router.get("/readyz") { _, _ in isReady() ? Self.text(.ok, "ready\n") : Self.text(.serviceUnavailable, "not consuming\n") }
+        router.get("/readyz") { _, _ in
+            guard let reason = unready() else { return Self.text(.ok, "ready\n") }
+            return Self.text(.serviceUnavailable, reason + "\n")
+        }
         address = configuration.address
         port = configuration.port
         var serverLogger = logger
