@@ -34,6 +34,48 @@ final class FailureClassTests: XCTestCase {
             XCTAssertEqual(result.reason, reason, "\(id): \(result.message ?? "")")
         }
         XCTAssertTrue(try harness.result("oom").message?.contains("offload_model: true") ?? false)
+        // A machine's fault went back once (jobs.machine_fault_retries: 1) and, failing again
+        // here, ended failed; a job's own failure never went back.
+        let ledger = try LedgerReader.read(connection: harness.client, configuration: harness.configuration)
+        XCTAssertEqual(ledger.jobs["cuda"]?.machineFaults, 1)
+        XCTAssertEqual(ledger.jobs["cuda"]?.attempts.count, 2)
+        XCTAssertEqual(ledger.jobs["module"]?.attempts.count, 2)
+        XCTAssertEqual(ledger.jobs["oom"]?.attempts.count, 1)
+        XCTAssertEqual(ledger.jobs["plain"]?.attempts.count, 1)
+    }
+
+    /// A box whose GPU is broken fails every job in a second. Before, each of them ended
+    /// failed (a "black hole" worker drains the queue into failures, quarantine_after jobs at
+    /// least); now they go back and a healthy worker completes them all.
+    func testJobsABrokenMachineFailedAreGivenBackAndCompleteOnAHealthyOne() throws {
+        harness = try WorkerHarness {
+            $0.worker.quarantineAfter = 2
+            $0.worker.probeCommand = ["/bin/false"]
+        }
+        let broken = try harness.spawnWorkerProcess(name: "broken", extraConfig: "env:\n  set:\n    GENWORKER_STANDIN_FAIL: cuda_error\n")
+        defer {
+            kill(broken, SIGKILL)
+            _ = harness.waitForExit(broken)
+        }
+        let ids = ["h-1", "h-2", "h-3"]
+        for id in ids { try harness.submit(id: id, params: ["sample_steps": 4]) }
+        let brokenLog = harness.root.appendingPathComponent("broken.log").path
+        let deadline = Date().addingTimeInterval(30)
+        while !((try? String(contentsOfFile: brokenLog, encoding: .utf8)) ?? "").contains("quarantined, taking no jobs"), Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        let log = try String(contentsOfFile: brokenLog, encoding: .utf8)
+        XCTAssertTrue(log.contains("giving it back for another worker (1 of jobs.machine_fault_retries 1)"), log)
+        XCTAssertTrue(log.contains("quarantined, taking no jobs"), log)
+        pid = try harness.spawnWorkerProcess(name: "healthy")
+        for id in ids {
+            let result = try harness.result(id, timeout: 60)
+            XCTAssertEqual(result.status, .completed, "\(id): \(result.message ?? "")")
+            XCTAssertEqual(result.worker, "healthy", id)
+        }
+        let ledger = try LedgerReader.read(connection: harness.client, configuration: harness.configuration)
+        XCTAssertEqual(ids.map { ledger.jobs[$0]?.machineFaults ?? 0 }.reduce(0, +), 2, "the two the broken box ran went back")
+        XCTAssertEqual(ledger.workers["broken"]?.quarantined, true)
     }
 
     func testMachineFaultsInARowQuarantineTheWorkerUntilItsProbePasses() throws {
@@ -45,6 +87,7 @@ final class FailureClassTests: XCTestCase {
         }
         harness = try WorkerHarness {
             $0.worker.quarantineAfter = 2
+            $0.jobs.machineFaultRetries = 0  // each fault ends its job: this test counts them
             $0.worker.probeEverySeconds = 3
             $0.worker.gpus = ["3"]
             // Each probe notes the devices it was shown.

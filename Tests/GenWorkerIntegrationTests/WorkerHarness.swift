@@ -283,6 +283,7 @@ extension WorkerHarness {
               delivery_limit: \(t.deliveryLimit)
             jobs:
               lease_s: \(c.jobs.leaseSeconds)
+              machine_fault_retries: \(c.jobs.machineFaultRetries)
             wan:
               python: python3
               repo: \(c.wan.repo)

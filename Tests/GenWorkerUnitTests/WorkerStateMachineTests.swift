@@ -448,6 +448,36 @@ final class WorkerStateMachineTests: XCTestCase {
         XCTAssertTrue(m.quarantined, "three gpu_errors in a row on one slot")
     }
 
+    /// A job failed for its machine's sake goes back (a release naming the reason, then its
+    /// requeue) instead of ending, as often as `jobs.machine_fault_retries` allows the fleet;
+    /// past that, the next machine's fault ends it failed. A job's own failure ends at once.
+    func testAMachinesFaultGivesTheJobBackOnceThenEndsIt() {
+        var m = machine { $0.jobs.machineFaultRetries = 1 }
+        _ = ready(&m)
+        func failed(_ reason: JobReason) -> JobEvent {
+            var event = JobEvent(id: "a", task: "t2v-A14B", event: .failed, worker: "w1")
+            event.reason = reason
+            return event
+        }
+        let first = run(&m, "a", tag: 1, at: 1)!
+        let back = m.runFinished(first, event: failed(.gpuError), now: at(2))
+        XCTAssertEqual(writes(back).map(\.kind), [.release])
+        XCTAssertEqual(writes(back).first?.reason, .gpuError)
+        XCTAssertTrue(published(back).isEmpty, "no result")
+        let decided = echo(&m, back, at: 2)
+        XCTAssertEqual(requeues(decided).map(\.id), ["a"], "back in the queue for another worker")
+        XCTAssertEqual(m.ledger.jobs["a"]?.machineFaults, 1)
+        let second = run(&m, "a", tag: 2, at: 3)!
+        let end = m.runFinished(second, event: failed(.environment), now: at(4))
+        XCTAssertEqual(writes(end).map(\.kind), [.end], "the fleet gave it its one retry: it ends")
+        XCTAssertEqual(writes(end).first?.result?.reason, .environment)
+        // The job's own failure (out of memory: its size) is never given back.
+        let other = run(&m, "b", tag: 3, at: 5)!
+        var oom = JobEvent(id: "b", task: "t2v-A14B", event: .failed, worker: "w1")
+        oom.reason = .gpuOutOfMemory
+        XCTAssertEqual(writes(m.runFinished(other, event: oom, now: at(6))).map(\.kind), [.end])
+    }
+
     /// A claim written before the quarantine began and decided after it: before, the job ran
     /// on the machine that had just been fenced off.
     func testAClaimDecidedAfterTheQuarantineBeganIsGivenBackUnstarted() {

@@ -8,7 +8,8 @@ Behaviour for tests and demos comes from directives inside the prompt:
   [[no_output]]         log a save error and exit 0 without a video (as generate.py does)
   [[ignore_sigterm]]    ignore SIGTERM (only SIGKILL stops it)
   [[signal=11]]         die of this signal halfway
-  [[fail=gpu_oom]]      halfway, print Wan2.2's failure of that kind and exit 1 (gpu_oom, cuda_error, flash_attn, module)
+  [[fail=gpu_oom]]      halfway, print Wan2.2's failure of that kind and exit 1 (gpu_oom, cuda_error, flash_attn, module);
+                        GENWORKER_STANDIN_FAIL=KIND in its environment does the same for every job (a broken machine)
   [[grandchild]]        start a grandchild in its own session that ignores SIGTERM
   [[flood_mb=100]]      write this many MiB of log lines to stderr first
   [[record_sigterm]]    on SIGTERM, write the time to SAVE_FILE.sigterm, then exit 143 (benchmarks)
@@ -191,7 +192,8 @@ def _generate(args):
     steps = args.sample_steps or DEFAULT_STEPS[args.task]
     step_s = float(directive(prompt, "step_s", "0.02"))
     crash = directive(prompt, "signal")
-    fail = directive(prompt, "fail")
+    # GENWORKER_STANDIN_FAIL (env.set of one worker): that machine is broken, whatever the job.
+    fail = directive(prompt, "fail") or os.environ.get("GENWORKER_STANDIN_FAIL") or None
     clips = args.num_clip or 1 if args.task in ("s2v-14B", "animate-14B") else 1
     t0 = time.time()
     for clip in range(clips):

@@ -11,6 +11,10 @@ extension WorkerConfiguration {
         /// `lease_s − supervisor.grace_s − lease_s/10`; other workers requeue it after `lease_s`.
         /// A broker outage shorter than the fence costs no run.
         public var leaseSeconds: Double = 120
+        /// `jobs.machine_fault_retries`: how many times a job that failed for its machine's
+        /// sake (`gpu_error`, `environment`) is given back for another worker instead of
+        /// ending failed; the fleet counts them in the ledger. 0: such a job fails at once.
+        public var machineFaultRetries = 1
 
         package static var keys: [ConfigKey<Self>] {
             [
@@ -18,6 +22,7 @@ extension WorkerConfiguration {
                 .number("default_timeout_s", \.defaultTimeoutSeconds, 1...(30 * 86400)),
                 .number("max_timeout_s", \.maxTimeoutSeconds, 1...(30 * 86400)),
                 .seconds("lease_s", \.leaseSeconds),
+                .number("machine_fault_retries", \.machineFaultRetries, 0...100),
             ]
         }
 

@@ -62,6 +62,9 @@ public struct LedgerRecord: Codable, Sendable, Equatable {
     public var slots: Int?
     /// heartbeat: true while the worker takes no jobs because they keep failing for its sake (`worker.quarantine_after`).
     public var quarantined: Bool?
+    /// release: why the job was given back, when a failure (``JobReason/isMachineFault``), not
+    /// a shutdown, gave it back; counted in ``LedgerState/Job/machineFaults``.
+    public var reason: JobReason?
     public var node: String?
     public var version: String?
 
@@ -76,6 +79,7 @@ public struct LedgerRecord: Codable, Sendable, Equatable {
 
     package enum CodingKeys: String, CodingKey {
         case ledger, kind, worker, at, ref, id, attempt, counter, life, expiries, replies, job, task, submitter, result, runs, slots, quarantined,
+            reason,
             node, version
         case requeuedAfter = "requeued_after"
         case replyTo = "reply_to"

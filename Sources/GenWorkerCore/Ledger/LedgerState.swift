@@ -66,6 +66,9 @@ public struct LedgerState: Sendable {
         /// Expiries excused so far: a job that cuts every owner off (it freezes or floods the
         /// host) must still reach the limit, so ``JobIntake`` counts those past the limit again.
         public var excused = 0
+        /// Attempts given back because they failed for their machine's sake (a release with a
+        /// ``LedgerRecord/reason``): against `jobs.machine_fault_retries`.
+        public var machineFaults = 0
         /// The life of the heartbeat that last renewed the live attempt.
         package var renewLife: String? {
             get { run.renewLife }
@@ -408,6 +411,7 @@ public struct LedgerState: Sendable {
         else { return [.expiryDecided(ref: record.ref, id: record.id ?? "", valid: false, requeue: nil)] }
         job.attempts[job.attempts.count - 1].outcome = releasing ? .released : .expired
         job.attempts[job.attempts.count - 1].endedAt = now
+        if releasing, record.reason?.isMachineFault == true { job.machineFaults += 1 }
         if !releasing {
             job.expiries += 1
             job.expiredLife = job.renewLife.map { (live.worker, $0, job.renewCounter) }

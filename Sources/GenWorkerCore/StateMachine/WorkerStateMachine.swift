@@ -47,6 +47,8 @@ package struct WorkerStateMachine {
         package var warm: Bool
         /// `worker.quarantine_after` (0: never).
         package var quarantineAfter = 0
+        /// `jobs.machine_fault_retries`.
+        package var machineFaultRetries = 0
         /// This process's life, in its heartbeats (see ``LedgerRecord/life``).
         package var life = UUID().uuidString
 
@@ -61,6 +63,7 @@ package struct WorkerStateMachine {
             shutdownPatience = configuration.supervisor.grace * 2 + .seconds(10)
             warm = configuration.wan.warm
             quarantineAfter = configuration.worker.quarantineAfter
+            machineFaultRetries = configuration.jobs.machineFaultRetries
         }
 
         /// How much longer than a lease this worker waits before it requeues a job whose
@@ -607,6 +610,22 @@ package struct WorkerStateMachine {
         }
         if let elapsed = event.elapsedSeconds { actions.append(.metric(.jobRan(task: finished.job.task.rawValue, seconds: elapsed))) }
         if event.reason == .cancelledWhileRunning, let cancelLatency { actions.append(.metric(.cancelLatency(seconds: cancelLatency))) }
+        // Failed for this machine's sake (a broken GPU, driver, environment), not the job's: it
+        // goes back for another worker, as often as `jobs.machine_fault_retries` allows the
+        // fleet (the ledger counts), so a broken box does not turn the queue into failures.
+        if let reason = event.reason, reason.isMachineFault,
+            let given = ledger.jobs[finished.job.id]?.machineFaults, given < settings.machineFaultRetries
+        {
+            var record = LedgerRecord(kind: .release, worker: settings.worker, at: now.wall, id: finished.job.id, attempt: finished.attempt)
+            record.reason = reason
+            requeueRefs.insert(record.ref)
+            actions.append(
+                .log(
+                    .warning,
+                    "failed for this machine's sake (\(reason.rawValue): \(event.message ?? "")): giving it back for another worker (\(given + 1) of jobs.machine_fault_retries \(settings.machineFaultRetries))",
+                    job: finished.job.id))
+            return actions + noteOutcome(event, slot: finished.slot) + write(record, now: now)
+        }
         actions.append(Self.outcomeLine(event))
         return actions + noteOutcome(event, slot: finished.slot) + writeEnd(event, attempt: finished.attempt, now: now)
     }
@@ -807,6 +826,7 @@ package struct WorkerStateMachine {
         guard count >= settings.quarantineAfter, !quarantined else { return [] }
         quarantined = true
         intake.paused = true
+        nextHeartbeat = nil  // the fleet hears of it at the next tick, not a renewal later
         return [
             .log(
                 .error,
@@ -821,6 +841,7 @@ package struct WorkerStateMachine {
         guard quarantined, healthy else { return [] }
         quarantined = false
         machineFaults = [:]
+        nextHeartbeat = nil
         intake.paused = outputsLow
         return [.log(.info, "the quarantine probe passed: taking jobs again", job: nil), .metric(.quarantined(false))] + balanceIntake()
     }
