@@ -170,10 +170,7 @@ package final class WarmRunner: @unchecked Sendable {  // one user at a time, as
         child = current
         // A CUDA error poisons the process's context (../shared/wan22-facts.md): every later
         // job in this runner would fail too. Only a new process helps.
-        let poisoned =
-            warm.run.termination != .exited(0)
-            && (GeneratorFailure.classify(logTail: warm.run.logTail, signal: nil)?.reason == .gpuError
-                || warm.run.logTail.contains { $0.contains("CUDA error:") })
+        let poisoned = warm.run.termination != .exited(0) && GeneratorFailure.losesCUDAContext(logTail: warm.run.logTail, echoed: arguments)
         if poisoned || current.jobs >= options.maxJobs
             || (options.maxResidentBytes > 0 && residentBytes(of: current) > options.maxResidentBytes)
         {

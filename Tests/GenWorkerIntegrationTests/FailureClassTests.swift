@@ -20,7 +20,10 @@ final class FailureClassTests: XCTestCase {
     }
 
     func testEachKindOfFailureReachesTheResultAsItsReason() throws {
-        harness = try WorkerHarness { $0.worker.quarantineAfter = 0 }
+        harness = try WorkerHarness {
+            $0.worker.quarantineAfter = 0
+            $0.worker.probeEverySeconds = 1  // the hold-off after giving a job back
+        }
         pid = try harness.spawnWorkerProcess(name: "classifier")
         let cases: [(String, String, JobReason)] = [
             ("oom", "[[fail=gpu_oom]]", .gpuOutOfMemory), ("cuda", "[[fail=cuda_error]]", .gpuError),
@@ -50,9 +53,10 @@ final class FailureClassTests: XCTestCase {
     func testJobsABrokenMachineFailedAreGivenBackAndCompleteOnAHealthyOne() throws {
         harness = try WorkerHarness {
             $0.worker.quarantineAfter = 2
+            $0.worker.probeEverySeconds = 1
             $0.worker.probeCommand = ["/bin/false"]
         }
-        let broken = try harness.spawnWorkerProcess(name: "broken", extraConfig: "env:\n  set:\n    GENWORKER_STANDIN_FAIL: cuda_error\n")
+        let broken = try harness.spawnWorkerProcess(name: "broken", extraConfig: Self.brokenGPU)
         defer {
             kill(broken, SIGKILL)
             _ = harness.waitForExit(broken)
@@ -76,6 +80,35 @@ final class FailureClassTests: XCTestCase {
         let ledger = try LedgerReader.read(connection: harness.client, configuration: harness.configuration)
         XCTAssertEqual(ids.map { ledger.jobs[$0]?.machineFaults ?? 0 }.reduce(0, +), 2, "the two the broken box ran went back")
         XCTAssertEqual(ledger.workers["broken"]?.quarantined, true)
+    }
+
+    static let brokenGPU = "env:\n  set:\n    GENWORKER_STANDIN_FAIL: cuda_error\n"
+
+    /// The one job a broken box gave back, while the healthy worker's only slot is busy: before
+    /// the hold-off, the broken box (the only consumer) took it straight back, failed it again,
+    /// and that second fault ended it. Now it waits for the healthy worker (adversarial review).
+    func testAJobABrokenMachineGaveBackWaitsForAnotherWorkerInsteadOfFailingThereAgain() throws {
+        harness = try WorkerHarness {
+            $0.worker.quarantineAfter = 3
+            $0.worker.probeEverySeconds = 6
+            $0.worker.probeCommand = ["/bin/false"]
+        }
+        pid = try harness.spawnWorkerProcess(name: "healthy")
+        try harness.submit(id: "busy", prompt: "slow [[step_s=0.25]]", params: ["sample_steps": 10])
+        _ = try harness.waitUntilRunning("busy")
+        let broken = try harness.spawnWorkerProcess(name: "broken", extraConfig: Self.brokenGPU)
+        defer {
+            kill(broken, SIGKILL)
+            _ = harness.waitForExit(broken)
+        }
+        try harness.submit(id: "given-back", params: ["sample_steps": 4])
+        let result = try harness.result("given-back", timeout: 60)
+        XCTAssertEqual(result.status, .completed, result.message ?? "")
+        XCTAssertEqual(result.worker, "healthy")
+        XCTAssertEqual(try harness.result("busy", timeout: 30).status, .completed)
+        let ledger = try LedgerReader.read(connection: harness.client, configuration: harness.configuration)
+        XCTAssertEqual(ledger.jobs["given-back"]?.machineFaults, 1, "it did fail on the broken box first")
+        XCTAssertEqual(ledger.jobs["given-back"]?.attempts.map(\.worker), ["broken", "healthy"])
     }
 
     func testMachineFaultsInARowQuarantineTheWorkerUntilItsProbePasses() throws {

@@ -117,7 +117,7 @@ final class WarmGeneratorTests: XCTestCase {
     /// A CUDA error leaves the runner's CUDA context unusable: before, the runner was kept
     /// and every later job of its slot failed until `warm_max_jobs` (adversarial review).
     func testARunnerWhoseJobHitACUDAErrorIsReplaced() throws {
-        try startWarmWorker()
+        try startWarmWorker { $0.jobs.machineFaultRetries = 0 }
         let warmup = try run("g-warmup")
         XCTAssertEqual(warmup.status, .completed)
         let runner = try XCTUnwrap(harness.standinRecord("g-warmup")).pid

@@ -49,6 +49,24 @@ final class FleetViewTests: XCTestCase {
         XCTAssertEqual(view.jobs(state: "cancelled").map(\.id), ["a"])
     }
 
+    /// A job given back (a machine's fault, a shutdown) and claimed again: before, the next
+    /// attempt showed the last one's bar (80 %) until it reported its own (adversarial review).
+    func testAnAttemptGivenBackTakesItsProgressWithIt() {
+        let view = FleetView(retention: 3600, maxJobs: 1000)
+        submit(view, "a")
+        view.fold(claim("a"), params: nil, at: now, live: true)
+        var progress = JobEvent(id: "a", task: "t2v-A14B", event: .progress, worker: "w1")
+        progress.progress = JobProgress(step: 32, total: 40, percent: 80, etaSeconds: 10, phase: "generating")
+        view.progress(progress)
+        XCTAssertEqual(view.job("a")!.summary.percent, 80)
+        var release = LedgerRecord(kind: .release, worker: "w1", id: "a", attempt: 1)
+        release.reason = "gpu_error"
+        view.fold(.record(release), params: nil, at: now, live: true)
+        view.fold(claim("a", worker: "w2"), params: nil, at: now, live: true)
+        XCTAssertEqual(view.job("a")!.summary.state, "running")
+        XCTAssertNil(view.job("a")!.summary.percent, "the given-back attempt's bar")
+    }
+
     func testMemoryIsCappedByMaxJobsOldestEndedFirst() {
         let view = FleetView(retention: 3600, maxJobs: 100)
         for i in 0..<200 {

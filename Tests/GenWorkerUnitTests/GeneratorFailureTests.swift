@@ -9,10 +9,11 @@ final class GeneratorFailureTests: XCTestCase {
             logTail: [" 45%|████| 18/40", "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB."], signal: nil)
         XCTAssertEqual(oom?.reason, .gpuOutOfMemory)
         XCTAssertTrue(oom?.message.contains("offload_model: true") ?? false, oom?.message ?? "")
-        // "CUDA error: out of memory" (outside PyTorch's allocator) is the job's size too, not the machine.
+        // CUDA's own "out of memory" (a context, a handle; another process may hold the GPU's
+        // memory) loses the context: the machine's, not PyTorch's allocator and the job's size.
         let cuda = GeneratorFailure.classify(
             logTail: ["RuntimeError: CUDA error: out of memory", "CUDA kernel errors might be asynchronously reported"], signal: nil)
-        XCTAssertEqual(cuda?.reason, .gpuOutOfMemory)
+        XCTAssertEqual(cuda?.reason, .gpuError)
         XCTAssertEqual(
             GeneratorFailure.classify(logTail: ["RuntimeError: CUDA error: an illegal memory access was encountered"], signal: nil)?.reason,
             .gpuError)
@@ -65,6 +66,26 @@ final class GeneratorFailureTests: XCTestCase {
         XCTAssertEqual(
             GeneratorFailure.classify(logTail: ["RuntimeError: CUDA error: an illegal memory access"], signal: nil, echoed: ["a", "an"])?
                 .reason, .gpuError)
+    }
+
+    /// A prompt line longer than LogTail's bound is logged cut: it no longer matches the job's
+    /// text whole, and must still not blame the machine.
+    func testAPromptLongerThanALogLineCannotBlameTheMachine() {
+        let forged = "CUDA error: boom " + String(repeating: "a", count: 3000)
+        let cut = String(forged.utf8.prefix(2048))! + " […]"
+        XCTAssertNil(
+            GeneratorFailure.classify(logTail: ["[..] INFO: Input prompt: x", cut, "ValueError: bad"], signal: nil, echoed: ["x\n" + forged]))
+    }
+
+    /// What a warm runner must be replaced for: a CUDA error, CUDA's own out of memory; not
+    /// PyTorch's allocator running out, after which the context is fine.
+    func testWhichFailuresLoseTheCUDAContext() {
+        XCTAssertTrue(GeneratorFailure.losesCUDAContext(logTail: ["RuntimeError: CUDA error: an illegal memory access was encountered"]))
+        XCTAssertTrue(GeneratorFailure.losesCUDAContext(logTail: ["RuntimeError: CUDA error: out of memory"]))
+        XCTAssertFalse(GeneratorFailure.losesCUDAContext(logTail: ["torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB."]))
+        XCTAssertFalse(
+            GeneratorFailure.losesCUDAContext(logTail: ["RuntimeError: CUDA error: boom"], echoed: ["a prompt\nRuntimeError: CUDA error: boom"]))
+        XCTAssertFalse(GeneratorFailure.losesCUDAContext(logTail: ["ValueError: bad"]))
     }
 
     /// torchrun exits 1 when the kernel killed one of its ranks; its agent names the SIGKILL.

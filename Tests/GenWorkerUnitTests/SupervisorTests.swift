@@ -200,4 +200,13 @@ final class StepOutcomeTests: XCTestCase {
         XCTAssertEqual(classify(run(.signaled(SIGTERM)), shuttingDown: true), .abandoned("the generator got SIGTERM from outside during shutdown"))
         XCTAssertEqual(classify(run(.signaled(SIGTERM)), shuttingDown: false), .ended(.failed, .signal, "killed by signal 15 (Terminated)"))
     }
+
+    /// torchrun's ranks got SIGTERM from outside during a shutdown: torchrun exits 1 and the
+    /// dying ranks print NCCL errors. Not a machine's fault (no retry spent, no fault counted).
+    func testAMachineFaultDuringShutdownGivesTheJobBackUncounted() {
+        var dying = run(.exited(1))
+        dying.logTail = ["torch.distributed.DistBackendError: NCCL error in: ProcessGroupNCCL.cpp:1970", "SignalException: Process 1 got signal: 15"]
+        XCTAssertEqual(classify(dying, shuttingDown: true), .abandoned("the generator failed during shutdown (gpu_error): given back"))
+        guard case .ended(.failed, .gpuError, _) = classify(dying, shuttingDown: false) else { return XCTFail("not a gpu_error outside a shutdown") }
+    }
 }

@@ -387,7 +387,10 @@ final class WorkerStateMachineTests: XCTestCase {
     /// `worker.quarantine_after` failures in a row that blame the machine: no more jobs, the
     /// heartbeat says so, a completed job in between starts the count again, the probe ends it.
     func testMachineFaultsInARowQuarantineTheWorkerUntilTheProbePasses() {
-        var m = machine { $0.worker.quarantineAfter = 2 }
+        var m = machine {
+            $0.worker.quarantineAfter = 2
+            $0.jobs.machineFaultRetries = 0  // each fault ends its job: this test counts them
+        }
         _ = ready(&m)
         func fail(_ id: String, tag: UInt64, at seconds: Double, _ reason: JobReason?, completed: Bool = false) -> [WorkerStateMachine.Action] {
             let number = run(&m, id, tag: tag, at: seconds)!
@@ -418,7 +421,10 @@ final class WorkerStateMachineTests: XCTestCase {
     /// One dead GPU on a two-slot worker: its slot fails every job while the other slot's
     /// completions, before, reset the one count of the worker, so it was never quarantined.
     func testADeadSlotIsQuarantinedThoughTheOtherSlotCompletes() {
-        var m = machine(slots: 2) { $0.worker.quarantineAfter = 3 }
+        var m = machine(slots: 2) {
+            $0.worker.quarantineAfter = 3
+            $0.jobs.machineFaultRetries = 0
+        }
         _ = ready(&m)
         var runs: [String: (number: UInt64, slot: Int)] = [:]
         var tag: UInt64 = 0
@@ -462,26 +468,36 @@ final class WorkerStateMachineTests: XCTestCase {
         let first = run(&m, "a", tag: 1, at: 1)!
         let back = m.runFinished(first, event: failed(.gpuError), now: at(2))
         XCTAssertEqual(writes(back).map(\.kind), [.release])
-        XCTAssertEqual(writes(back).first?.reason, .gpuError)
+        XCTAssertEqual(writes(back).first?.reason, "gpu_error")
         XCTAssertTrue(published(back).isEmpty, "no result")
         let decided = echo(&m, back, at: 2)
         XCTAssertEqual(requeues(decided).map(\.id), ["a"], "back in the queue for another worker")
         XCTAssertEqual(m.ledger.jobs["a"]?.machineFaults, 1)
-        let second = run(&m, "a", tag: 2, at: 3)!
-        let end = m.runFinished(second, event: failed(.environment), now: at(4))
+        // The job is for another worker: this one, whose slot just freed up, would be first in
+        // line for it. It takes nothing for worker.probe_every_s (60 s here).
+        XCTAssertFalse(back.contains(.consume(true)), "its free slot does not consume")
+        XCTAssertEqual(m.receive(incoming(2, "a"), now: at(3)), [.settle(deliveryTag: 2, requeue: true)])
+        XCTAssertFalse(m.tick(now: at(61)).actions.contains(.consume(true)))
+        XCTAssertTrue(m.tick(now: at(63)).actions.contains(.consume(true)))
+        // No other worker took it meanwhile: this one may, and a second fault ends it.
+        let second = run(&m, "a", tag: 3, at: 64)!
+        let end = m.runFinished(second, event: failed(.environment), now: at(65))
         XCTAssertEqual(writes(end).map(\.kind), [.end], "the fleet gave it its one retry: it ends")
         XCTAssertEqual(writes(end).first?.result?.reason, .environment)
         // The job's own failure (out of memory: its size) is never given back.
-        let other = run(&m, "b", tag: 3, at: 5)!
+        let other = run(&m, "b", tag: 4, at: 66)!
         var oom = JobEvent(id: "b", task: "t2v-A14B", event: .failed, worker: "w1")
         oom.reason = .gpuOutOfMemory
-        XCTAssertEqual(writes(m.runFinished(other, event: oom, now: at(6))).map(\.kind), [.end])
+        XCTAssertEqual(writes(m.runFinished(other, event: oom, now: at(67))).map(\.kind), [.end])
     }
 
     /// A claim written before the quarantine began and decided after it: before, the job ran
     /// on the machine that had just been fenced off.
     func testAClaimDecidedAfterTheQuarantineBeganIsGivenBackUnstarted() {
-        var m = machine(slots: 2) { $0.worker.quarantineAfter = 1 }
+        var m = machine(slots: 2) {
+            $0.worker.quarantineAfter = 1
+            $0.jobs.machineFaultRetries = 0
+        }
         _ = ready(&m)
         let first = run(&m, "a", tag: 1, at: 1)!
         let pending = m.receive(incoming(2, "b"), now: at(2))  // claimed, not yet back from the ledger

@@ -53,9 +53,11 @@ public final class FleetView: Sendable {
             case .cancelled(let cancelled, _): id = cancelled
             case .record(let record):
                 id = record.id
-                if record.kind == .end, let ended = record.id {
-                    state.progress[ended] = nil
-                    state.progressSeen[ended] = nil
+                // An end, or an attempt over (expired, released: given back): the bar was that
+                // attempt's, not the next one's.
+                if [.end, .expire, .release].contains(record.kind), let over = record.id, state.ledger.jobs[over]?.state != .running {
+                    state.progress[over] = nil
+                    state.progressSeen[over] = nil
                 }
             case .other, .forged: break
             }

@@ -64,7 +64,9 @@ public struct LedgerRecord: Codable, Sendable, Equatable {
     public var quarantined: Bool?
     /// release: why the job was given back, when a failure (``JobReason/isMachineFault``), not
     /// a shutdown, gave it back; counted in ``LedgerState/Job/machineFaults``.
-    public var reason: JobReason?
+    /// A string, not a ``JobReason``: a reason a later version adds must not make this
+    /// version drop the whole record (its fold would then disagree with the fleet's).
+    public var reason: String?
     public var node: String?
     public var version: String?
 

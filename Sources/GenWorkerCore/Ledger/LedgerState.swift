@@ -411,7 +411,7 @@ public struct LedgerState: Sendable {
         else { return [.expiryDecided(ref: record.ref, id: record.id ?? "", valid: false, requeue: nil)] }
         job.attempts[job.attempts.count - 1].outcome = releasing ? .released : .expired
         job.attempts[job.attempts.count - 1].endedAt = now
-        if releasing, record.reason?.isMachineFault == true { job.machineFaults += 1 }
+        if releasing, let reason = record.reason, JobReason(rawValue: reason)?.isMachineFault == true { job.machineFaults += 1 }
         if !releasing {
             job.expiries += 1
             job.expiredLife = job.renewLife.map { (live.worker, $0, job.renewCounter) }

@@ -49,6 +49,10 @@ package struct WorkerStateMachine {
         package var quarantineAfter = 0
         /// `jobs.machine_fault_retries`.
         package var machineFaultRetries = 0
+        /// After giving a job back for a machine fault, how long the worker takes no job
+        /// (`worker.probe_every_s`): the job is for another worker, and this one would be first
+        /// in line for it (its slot is the one that freed up).
+        package var holdOff: Duration = .seconds(60)
         /// This process's life, in its heartbeats (see ``LedgerRecord/life``).
         package var life = UUID().uuidString
 
@@ -64,6 +68,7 @@ package struct WorkerStateMachine {
             warm = configuration.wan.warm
             quarantineAfter = configuration.worker.quarantineAfter
             machineFaultRetries = configuration.jobs.machineFaultRetries
+            holdOff = .seconds(configuration.worker.probeEverySeconds)
         }
 
         /// How much longer than a lease this worker waits before it requeues a job whose
@@ -617,14 +622,16 @@ package struct WorkerStateMachine {
             let given = ledger.jobs[finished.job.id]?.machineFaults, given < settings.machineFaultRetries
         {
             var record = LedgerRecord(kind: .release, worker: settings.worker, at: now.wall, id: finished.job.id, attempt: finished.attempt)
-            record.reason = reason
+            record.reason = reason.rawValue
             requeueRefs.insert(record.ref)
+            heldOffUntil = now.monotonic + settings.holdOff
+            updatePause()
             actions.append(
                 .log(
                     .warning,
                     "failed for this machine's sake (\(reason.rawValue): \(event.message ?? "")): giving it back for another worker (\(given + 1) of jobs.machine_fault_retries \(settings.machineFaultRetries))",
                     job: finished.job.id))
-            return actions + noteOutcome(event, slot: finished.slot) + write(record, now: now)
+            return actions + noteOutcome(event, slot: finished.slot) + write(record, now: now) + balanceIntake()
         }
         actions.append(Self.outcomeLine(event))
         return actions + noteOutcome(event, slot: finished.slot) + writeEnd(event, attempt: finished.attempt, now: now)
@@ -649,6 +656,10 @@ package struct WorkerStateMachine {
     /// true when a shutdown has nothing left to wait for.
     package mutating func tick(now: Now) -> (actions: [Action], done: Bool) {
         var actions = fence(now: now)
+        if let until = heldOffUntil, now.monotonic >= until {
+            heldOffUntil = nil
+            updatePause()
+        }
         guard connected else { return (actions, false) }
         actions += rewriteUnseen(now: now)
         guard caughtUp else {
@@ -800,7 +811,7 @@ package struct WorkerStateMachine {
         let low = freeMB < floorMB
         guard low != outputsLow else { return [] }
         outputsLow = low
-        intake.paused = outputsLow || quarantined
+        updatePause()
         let message =
             low
             ? "outputs disk has \(freeMB) MB free, below outputs.min_free_mb (\(floorMB)): taking no new jobs"
@@ -825,7 +836,7 @@ package struct WorkerStateMachine {
         let count = machineFaults[slot]!
         guard count >= settings.quarantineAfter, !quarantined else { return [] }
         quarantined = true
-        intake.paused = true
+        updatePause()
         nextHeartbeat = nil  // the fleet hears of it at the next tick, not a renewal later
         return [
             .log(
@@ -836,13 +847,22 @@ package struct WorkerStateMachine {
         ] + balanceIntake()
     }
 
+    /// Until when the worker takes no job after giving one back for a machine fault.
+    private var heldOffUntil: ContinuousClock.Instant?
+
+    /// The intake takes no job while the outputs disk is low, the worker is quarantined, or it
+    /// just gave a job back for a machine fault.
+    private mutating func updatePause() {
+        intake.paused = outputsLow || quarantined || heldOffUntil != nil
+    }
+
     /// The quarantine probe's answer: a pass ends the quarantine.
     package mutating func probed(healthy: Bool) -> [Action] {
         guard quarantined, healthy else { return [] }
         quarantined = false
         machineFaults = [:]
         nextHeartbeat = nil
-        intake.paused = outputsLow
+        updatePause()
         return [.log(.info, "the quarantine probe passed: taking jobs again", job: nil), .metric(.quarantined(false))] + balanceIntake()
     }
 

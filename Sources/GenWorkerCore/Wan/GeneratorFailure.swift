@@ -18,6 +18,9 @@ public enum GeneratorFailure {
             .sorted { $0.count > $1.count }
         let lines: [String] = logTail.compactMap { line in
             if line.contains("Input prompt:") || line.contains("Generation job args:") || line.contains("Extended prompt:") { return nil }
+            // A line cut at LogTail's bound may hold a prefix of the job's text that no longer
+            // matches it whole; an error line is never that long.
+            if line.hasSuffix(" […]") { return nil }
             var read = line
             for text in echoedLines { read = read.replacingOccurrences(of: text, with: " ") }
             return read
@@ -25,13 +28,12 @@ public enum GeneratorFailure {
         func last(_ needles: [String]) -> String? {
             lines.last { line in needles.contains { line.contains($0) } }.map { String($0.trimmingCharacters(in: .whitespaces).prefix(240)) }
         }
-        // Out of memory first: it is the cause when other errors follow it (the other ranks'
-        // NCCL errors once one rank ran out; "CUDA error: out of memory" outside PyTorch's
-        // allocator). The job's size, not the machine's fault; a warm runner is replaced all the same.
-        if let line = last([
-            "torch.OutOfMemoryError", "CUDA out of memory", "torch.cuda.OutOfMemoryError", "CUDA error: out of memory",
-            "CUBLAS_STATUS_ALLOC_FAILED",
-        ]) {
+        // PyTorch's allocator out of memory first: it is the cause when other errors follow it
+        // (the other ranks' NCCL errors once one rank ran out). The job's size, not the
+        // machine. "CUDA error: out of memory" without it is not: CUDA itself could not
+        // allocate (a context, a handle), which a process holding the GPU's memory causes, and
+        // the context is lost: a CUDA error below.
+        if let line = last(["torch.OutOfMemoryError", "CUDA out of memory", "torch.cuda.OutOfMemoryError", "CUBLAS_STATUS_ALLOC_FAILED"]) {
             return (
                 .gpuOutOfMemory,
                 "the GPU ran out of memory; it may succeed with offload_model: true, convert_model_dtype, t5_cpu, a smaller size or fewer frames, or on a larger GPU (\(line))"
@@ -51,5 +53,14 @@ public enum GeneratorFailure {
             return (.hostOutOfMemory, "killed by SIGKILL, which the worker did not send: most likely the kernel's OOM killer (host RAM ran out)")
         }
         return nil
+    }
+
+    /// Whether the failure left the process's CUDA context unusable (a CUDA error, including
+    /// CUDA's own out of memory): a warm runner must be replaced. The job's texts as above.
+    public static func losesCUDAContext(logTail: [String], echoed: [String] = []) -> Bool {
+        if classify(logTail: logTail, signal: nil, echoed: echoed)?.reason == .gpuError { return true }
+        return classify(
+            logTail: logTail.filter { !$0.contains("torch.OutOfMemoryError") && !$0.contains("CUDA out of memory") }, signal: nil, echoed: echoed)?
+            .reason == .gpuError
     }
 }
