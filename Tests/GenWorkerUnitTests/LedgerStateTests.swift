@@ -168,6 +168,38 @@ final class LedgerStateTests: XCTestCase {
         XCTAssertEqual(b.jobs["j"]?.expiries, 1, "and counts the same expiries against delivery_limit")
     }
 
+    /// A job given back for a machine's fault, its requeue waiting past a reader's window:
+    /// before, that reader counted no machine-fault release and granted another retry
+    /// (adversarial review). The requeued message's claim carries the count, and so does a carry.
+    func testMachineFaultReleasesAreCountedAlikeByAReaderThatNeverSawThem() {
+        var a = LedgerState(retention: 100)
+        _ = a.apply(record(.claim, "w1", id: "j", ref: "c1"), at: t0)
+        guard case .record(var release) = record(.release, "w1", id: "j", attempt: 1, ref: "r1") else { return XCTFail() }
+        release.reason = "gpu_error"
+        let released = a.apply(.record(release), at: t0.addingTimeInterval(5))
+        guard case .expiryDecided(_, _, true, let requeue?)? = released.last else { return XCTFail("\(released)") }
+        XCTAssertEqual(requeue.machineFaults, 1, "the requeued message says so")
+        // A release without a reason (a shutdown) counts nothing.
+        var b = LedgerState(retention: 100)
+        guard case .record(var claim) = record(.claim, "w3", id: "j", ref: "c2") else { return XCTFail() }
+        claim.requeuedAfter = 1
+        claim.machineFaults = requeue.machineFaults
+        _ = a.apply(.record(claim), at: t0.addingTimeInterval(401))
+        _ = b.apply(.record(claim), at: t0.addingTimeInterval(401))
+        XCTAssertEqual(a.jobs["j"]?.machineFaults, 1)
+        XCTAssertEqual(b.jobs["j"]?.machineFaults, 1, "a reader that never saw the release")
+        var c = LedgerState(retention: 100)
+        var carry = LedgerRecord(kind: .carry, worker: "w3", at: t0, ref: "k", id: "j", attempt: 2)
+        carry.job = "{}"
+        carry.machineFaults = 1
+        _ = c.apply(.record(carry), at: t0.addingTimeInterval(500))
+        XCTAssertEqual(c.jobs["j"]?.machineFaults, 1, "a reader that knows the run from its carry")
+        var d = LedgerState(retention: 100)
+        _ = d.apply(record(.claim, "w1", id: "j", ref: "c1"), at: t0)
+        _ = d.apply(record(.release, "w1", id: "j", attempt: 1, ref: "r1"), at: t0.addingTimeInterval(5))
+        XCTAssertEqual(d.jobs["j"]?.machineFaults, 0)
+    }
+
     func testABrokenDuplicateDoesNotEndAJobWaitingForItsNextAttempt() {
         _ = apply(record(.claim, "w1", id: "j", ref: "c1"))
         _ = apply(record(.expire, "w2", id: "j", attempt: 1, counter: -1, ref: "x1"))

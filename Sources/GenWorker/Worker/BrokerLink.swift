@@ -104,12 +104,15 @@ struct BrokerLink {
     private static let requeuedHeader = "x-genworker-requeued"
     private static let attemptHeader = "x-genworker-attempt"
     private static let expiriesHeader = "x-genworker-expiries"
+    private static let machineFaultsHeader = "x-genworker-machine-faults"
 
     /// What a job message's headers say of it: a worker's requeue (and what it follows), or
     /// nil for a submission. The reading side of ``requeue(_:)``.
     static func requeueMark(_ headers: AMQPTable?) -> WorkerStateMachine.RequeueMark? {
         guard headers?[requeuedHeader] == .bool(true) else { return nil }
-        return .init(after: headers?[attemptHeader]?.intValue.map { Int($0) }, expiries: headers?[expiriesHeader]?.intValue.map { Int($0) })
+        return .init(
+            after: headers?[attemptHeader]?.intValue.map { Int($0) }, expiries: headers?[expiriesHeader]?.intValue.map { Int($0) },
+            machineFaults: headers?[machineFaultsHeader]?.intValue.map { Int($0) })
     }
 
     /// Puts a job back into the jobs exchange (after an expiry or a release this worker wrote),
@@ -122,6 +125,7 @@ struct BrokerLink {
         properties.headers = [
             Self.requeuedHeader: .bool(true), Self.attemptHeader: .int64(Int64(requeue.after)), Self.expiriesHeader: .int64(Int64(requeue.expiries)),
         ]
+        if requeue.machineFaults > 0 { properties.headers?[Self.machineFaultsHeader] = .int64(Int64(requeue.machineFaults)) }
         if let first = requeue.replies.first {
             properties.replyTo = first.replyTo
             properties.correlationID = first.correlationID

@@ -46,6 +46,8 @@ public struct LedgerRecord: Codable, Sendable, Equatable {
     /// (the requeue's headers), so a reader that did not see those attempts numbers this one
     /// as the others do.
     public var requeuedAfter: Int?
+    /// claim of a requeued message: the machine-fault releases it carried (``Requeue/machineFaults``).
+    public var machineFaults: Int?
     public var expiries: Int?
     /// carry: every `reply_to` attached to the run (duplicates' included).
     public var replies: [LedgerState.Reply]?
@@ -84,6 +86,7 @@ public struct LedgerRecord: Codable, Sendable, Equatable {
             reason,
             node, version
         case requeuedAfter = "requeued_after"
+        case machineFaults = "machine_faults"
         case replyTo = "reply_to"
         case correlationID = "correlation_id"
     }

@@ -293,6 +293,7 @@ public struct LedgerState: Sendable {
             // attempts numbers and counts this one as the readers that saw them do.
             let number = max(job.attempts.last?.number ?? 0, record.requeuedAfter ?? 0) + 1
             job.expiries = max(job.expiries, record.expiries ?? 0)
+            job.machineFaults = max(job.machineFaults, record.machineFaults ?? 0)
             // The task of the copy that won (validated), not of a first broken copy: a requeue routes by it.
             job.task = record.task ?? job.task
             job.attempts.append(Attempt(number: number, worker: record.worker, claimedAt: now))
@@ -395,6 +396,8 @@ public struct LedgerState: Sendable {
         job.task = job.task ?? record.task
         job.submitter = job.submitter ?? record.submitter
         job.body = job.body ?? record.job
+        // Only ever counted up, so the larger of the two is right whoever folded less.
+        job.machineFaults = max(job.machineFaults, record.machineFaults ?? 0)
         if let replyTo = record.replyTo, !replyTo.isEmpty { job.addReply(Reply(replyTo: replyTo, correlationID: record.correlationID)) }
         for reply in record.replies ?? [] where !reply.replyTo.isEmpty { job.addReply(reply) }
         // The counter of the heartbeat written with it: a reader that adopted the run from
@@ -425,7 +428,10 @@ public struct LedgerState: Sendable {
         job.lastChange = now
         job.lastSeen = seen
         jobs[id] = job
-        let requeue = job.body.map { Requeue(id: id, task: job.task, body: $0, replies: job.replies, after: live.number, expiries: job.expiries) }
+        let requeue = job.body.map {
+            Requeue(
+                id: id, task: job.task, body: $0, replies: job.replies, after: live.number, expiries: job.expiries, machineFaults: job.machineFaults)
+        }
         return [
             .attemptLost(id: id, attempt: live.number, worker: live.worker),
             .expiryDecided(ref: record.ref, id: id, valid: true, requeue: requeue),
@@ -513,7 +519,8 @@ public struct LedgerState: Sendable {
             guard job.state == .queued, let since = job.requeueAwaitedSince, now.timeIntervalSince(since) > grace, let body = job.body,
                 let after = job.attempts.last?.number
             else { return nil }
-            return Requeue(id: job.id, task: job.task, body: body, replies: job.replies, after: after, expiries: job.expiries)
+            return Requeue(
+                id: job.id, task: job.task, body: body, replies: job.replies, after: after, expiries: job.expiries, machineFaults: job.machineFaults)
         }.sorted { $0.id < $1.id }
     }
 
@@ -549,6 +556,9 @@ public struct Requeue: Sendable, Equatable {
     /// both (headers), and the claim of it too, so every reader numbers the next attempt alike.
     public var after: Int
     public var expiries: Int
+    /// The machine-fault releases so far (`jobs.machine_fault_retries`), carried the same way:
+    /// a reader whose window starts after the release must not grant the job another retry.
+    public var machineFaults = 0
 }
 
 /// What folding a record decided, for whoever wrote it or runs the job.

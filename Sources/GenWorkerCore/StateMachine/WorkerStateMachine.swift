@@ -121,10 +121,13 @@ package struct WorkerStateMachine {
     package struct RequeueMark: Sendable {
         package var after: Int?
         package var expiries: Int?
+        /// `x-genworker-machine-faults`: the machine-fault releases so far.
+        package var machineFaults: Int?
 
-        package init(after: Int?, expiries: Int?) {
+        package init(after: Int?, expiries: Int?, machineFaults: Int? = nil) {
             self.after = after
             self.expiries = expiries
+            self.machineFaults = machineFaults
         }
     }
 
@@ -386,6 +389,7 @@ package struct WorkerStateMachine {
             record.submitter = incoming.submitter
             record.requeuedAfter = incoming.requeue?.after
             record.expiries = incoming.requeue?.expiries
+            record.machineFaults = incoming.requeue?.machineFaults.flatMap { $0 > 0 ? $0 : nil }
             claims[record.ref] = PendingClaim(record: record, run: run, job: job, slot: slot, incoming: incoming, writtenAt: now.monotonic)
             actions += write(record, now: now)
             actions += balanceIntake()
@@ -732,6 +736,7 @@ package struct WorkerStateMachine {
             carry.correlationID = run.claim.correlationID
             carry.submitter = run.claim.submitter
             carry.replies = ledger.jobs[run.job.id]?.replies
+            carry.machineFaults = ledger.jobs[run.job.id].flatMap { $0.machineFaults > 0 ? $0.machineFaults : nil }
             carry.counter = heartbeatCounter
             runs[number]?.carriedAt = now.monotonic
             actions += write(carry, now: now)
