@@ -443,17 +443,13 @@ package struct WorkerStateMachine {
                 // Claimed before the quarantine began, decided after: run nothing on a machine
                 // that fails jobs; the job goes back at once, not counted as an attempt.
                 _ = intake.finished(claim.run)
-                let record = LedgerRecord(kind: .release, worker: settings.worker, at: now.wall, id: id, attempt: attempt)
-                requeueRefs.insert(record.ref)
                 actions.append(.log(.warning, "quarantined: giving the job back unstarted", job: id))
-                actions += write(record, now: now)
+                actions += release(id, attempt: attempt, now: now)
             case .run(let attempt):
                 actions += start(claim, attempt: attempt, now: now)
             case .giveBack(let attempt):
-                let record = LedgerRecord(kind: .release, worker: settings.worker, at: now.wall, id: id, attempt: attempt)
-                requeueRefs.insert(record.ref)
                 actions.append(.log(.info, "shutting down: giving the job back unstarted", job: id))
-                actions += write(record, now: now)
+                actions += release(id, attempt: attempt, now: now)
             case .attached:
                 actions.append(.log(.info, "already running elsewhere: this submission's reply_to gets the result", job: id))
             case .answer(let result):
@@ -613,9 +609,7 @@ package struct WorkerStateMachine {
             // No result and not lost: given up because the worker shuts down (stopped in
             // requeue mode, or its generator killed from outside during a drain, as systemd's
             // stop does): give the job back through the ledger, not counted as a failed attempt.
-            let record = LedgerRecord(kind: .release, worker: settings.worker, at: now.wall, id: finished.job.id, attempt: finished.attempt)
-            requeueRefs.insert(record.ref)
-            return actions + write(record, now: now)
+            return actions + release(finished.job.id, attempt: finished.attempt, now: now)
         }
         if let elapsed = event.elapsedSeconds { actions.append(.metric(.jobRan(task: finished.job.task.rawValue, seconds: elapsed))) }
         if event.reason == .cancelledWhileRunning, let cancelLatency { actions.append(.metric(.cancelLatency(seconds: cancelLatency))) }
@@ -625,9 +619,6 @@ package struct WorkerStateMachine {
         if let reason = event.reason, reason.isMachineFault,
             let given = ledger.jobs[finished.job.id]?.machineFaults, given < settings.machineFaultRetries
         {
-            var record = LedgerRecord(kind: .release, worker: settings.worker, at: now.wall, id: finished.job.id, attempt: finished.attempt)
-            record.reason = reason.rawValue
-            requeueRefs.insert(record.ref)
             heldOffUntil = now.monotonic + settings.holdOff
             updatePause()
             actions.append(
@@ -635,7 +626,8 @@ package struct WorkerStateMachine {
                     .warning,
                     "failed for this machine's sake (\(reason.rawValue): \(event.message ?? "")): giving it back for another worker (\(given + 1) of jobs.machine_fault_retries \(settings.machineFaultRetries))",
                     job: finished.job.id))
-            return actions + noteOutcome(event, slot: finished.slot) + write(record, now: now) + balanceIntake()
+            return actions + noteOutcome(event, slot: finished.slot) + release(finished.job.id, attempt: finished.attempt, reason: reason, now: now)
+                + balanceIntake()
         }
         actions.append(Self.outcomeLine(event))
         return actions + noteOutcome(event, slot: finished.slot) + writeEnd(event, attempt: finished.attempt, now: now)
@@ -850,6 +842,15 @@ package struct WorkerStateMachine {
                 job: nil),
             .metric(.quarantined(true)),
         ] + balanceIntake()
+    }
+
+    /// Gives attempt `attempt` of `id` back through the ledger (a release; `reason` when a
+    /// machine's fault gave it back); once it comes back valid this worker requeues the job.
+    private mutating func release(_ id: String, attempt: Int, reason: JobReason? = nil, now: Now) -> [Action] {
+        var record = LedgerRecord(kind: .release, worker: settings.worker, at: now.wall, id: id, attempt: attempt)
+        record.reason = reason?.rawValue
+        requeueRefs.insert(record.ref)
+        return write(record, now: now)
     }
 
     /// Until when the worker takes no job after giving one back for a machine fault.
