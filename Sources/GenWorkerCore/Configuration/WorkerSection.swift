@@ -26,7 +26,8 @@ extension WorkerConfiguration {
         /// exit 0 ends the quarantine. Empty: `wan.python` runs a kernel on every device and
         /// imports flash_attn and Wan2.2's `wan` (``WanCommand/probeSpec(configuration:devices:)``).
         public var probeCommand: [String] = []
-        /// `worker.probe_every_s`: how often a quarantined worker probes.
+        /// `worker.probe_every_s`: how often a quarantined worker probes; also how long a worker
+        /// takes no job after giving one back for a machine's fault (another worker should get it).
         public var probeEverySeconds: Double = 60
 
         package static var keys: [ConfigKey<Self>] {
