@@ -9,11 +9,12 @@ final class GeneratorFailureTests: XCTestCase {
             logTail: [" 45%|████| 18/40", "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB."], signal: nil)
         XCTAssertEqual(oom?.reason, .gpuOutOfMemory)
         XCTAssertTrue(oom?.message.contains("offload_model: true") ?? false, oom?.message ?? "")
-        // CUDA's own "out of memory" (a context, a handle; another process may hold the GPU's
-        // memory) loses the context: the machine's, not PyTorch's allocator and the job's size.
+        // CUDA's own "out of memory" (cuBLAS, cuDNN workspaces of a job near the GPU's limit) is
+        // the job's size too: a job must not quarantine healthy machines. It loses the context
+        // (testWhichFailuresLoseTheCUDAContext).
         let cuda = GeneratorFailure.classify(
             logTail: ["RuntimeError: CUDA error: out of memory", "CUDA kernel errors might be asynchronously reported"], signal: nil)
-        XCTAssertEqual(cuda?.reason, .gpuError)
+        XCTAssertEqual(cuda?.reason, .gpuOutOfMemory)
         XCTAssertEqual(
             GeneratorFailure.classify(logTail: ["RuntimeError: CUDA error: an illegal memory access was encountered"], signal: nil)?.reason,
             .gpuError)

@@ -473,6 +473,7 @@ final class WorkerStateMachineTests: XCTestCase {
         let decided = echo(&m, back, at: 2)
         XCTAssertEqual(requeues(decided).map(\.id), ["a"], "back in the queue for another worker")
         XCTAssertEqual(m.ledger.jobs["a"]?.machineFaults, 1)
+        XCTAssertEqual(m.requeued("a", accepted: true, now: at(2)), [])
         // The job is for another worker: this one, whose slot just freed up, would be first in
         // line for it. It takes nothing for worker.probe_every_s (60 s here).
         XCTAssertFalse(back.contains(.consume(true)), "its free slot does not consume")
@@ -489,6 +490,30 @@ final class WorkerStateMachineTests: XCTestCase {
         var oom = JobEvent(id: "b", task: "t2v-A14B", event: .failed, worker: "w1")
         oom.reason = .gpuOutOfMemory
         XCTAssertEqual(writes(m.runFinished(other, event: oom, now: at(67))).map(\.kind), [.end])
+    }
+
+    /// The give-back's requeue went out late (the connection lost, reconnected past a hold-off
+    /// counted from the failure): before, the worker consumed again before its own job was
+    /// back in the queue and was first in line for it (adversarial review). The hold-off now
+    /// runs from the requeue's confirm.
+    func testTheHoldOffRunsFromTheRequeuesConfirmNotFromTheFailure() {
+        var m = machine { $0.jobs.machineFaultRetries = 1 }
+        _ = ready(&m)
+        let number = run(&m, "a", tag: 1, at: 1)!
+        _ = m.connectionLost()
+        var event = JobEvent(id: "a", task: "t2v-A14B", event: .failed, worker: "w1")
+        event.reason = .gpuError
+        _ = m.runFinished(number, event: event, now: at(2))
+        _ = m.tick(now: at(70))
+        let reconnect = m.connected(node: "n1", now: at(71))
+        var caught = reconnect + echo(&m, reconnect, at: 71)
+        caught += echo(&m, caught, at: 71)
+        XCTAssertEqual(requeues(caught).map(\.id), ["a"])
+        XCTAssertFalse(caught.contains(.consume(true)), "consuming before its own job is back in the queue")
+        XCTAssertFalse(m.tick(now: at(72)).actions.contains(.consume(true)))
+        _ = m.requeued("a", accepted: true, now: at(72))
+        XCTAssertFalse(m.tick(now: at(131)).actions.contains(.consume(true)))
+        XCTAssertTrue(m.tick(now: at(133)).actions.contains(.consume(true)))
     }
 
     /// A claim written before the quarantine began and decided after it: before, the job ran

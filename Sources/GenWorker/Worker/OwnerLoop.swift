@@ -42,6 +42,9 @@ final class OwnerLoop {
     private var hooks: [String: Webhook] = [:]
     /// Each slot's devices (`CUDA_VISIBLE_DEVICES`).
     private let gpus: GPUAssignment
+    /// Whose requeue marks count (`topology.ledger_writers`; nil: anyone's): a client that
+    /// forges `x-genworker-expiries` or `x-genworker-machine-faults` must not end a job early.
+    private let ledgerWriters: Set<String>?
 
     init(
         configuration: WorkerConfiguration, gpus: GPUAssignment, logger: Logger, metrics: WorkerMetrics, inbox: WorkerInbox,
@@ -49,6 +52,7 @@ final class OwnerLoop {
     ) {
         self.configuration = configuration
         self.gpus = gpus
+        ledgerWriters = configuration.ledgerWriters
         self.logger = logger
         self.metrics = metrics
         self.inbox = inbox
@@ -280,7 +284,8 @@ final class OwnerLoop {
                 tag: delivery.deliveryTag, validation: validation, body: String(decoding: delivery.body, as: UTF8.self),
                 submitter: delivery.properties.userID, redelivered: delivery.redelivered, replyTo: delivery.properties.replyTo,
                 correlationID: delivery.properties.correlationID, sentAt: delivery.properties.timestamp.map(Double.init),
-                requeue: BrokerLink.requeueMark(delivery.properties.headers))
+                requeue: ledgerWriters.map { $0.contains(delivery.properties.userID ?? "") } ?? true
+                    ? BrokerLink.requeueMark(delivery.properties.headers) : nil)
             try perform(machine.receive(incoming, now: now))
         case .delivery(let delivery) where delivery.channel == link.ledger.id:
             guard let entry = try ledgerCursor?.read(delivery) else { return }

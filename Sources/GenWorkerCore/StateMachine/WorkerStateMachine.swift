@@ -49,9 +49,9 @@ package struct WorkerStateMachine {
         package var quarantineAfter = 0
         /// `jobs.machine_fault_retries`.
         package var machineFaultRetries = 0
-        /// After giving a job back for a machine fault, how long the worker takes no job
-        /// (`worker.probe_every_s`): the job is for another worker, and this one would be first
-        /// in line for it (its slot is the one that freed up).
+        /// After giving a job back for a machine fault, how long past its requeue the worker
+        /// takes no job (`worker.probe_every_s`, at most a minute: every slot waits): the job is
+        /// for another worker, and this one would be first in line for it (its slot freed up).
         package var holdOff: Duration = .seconds(60)
         /// This process's life, in its heartbeats (see ``LedgerRecord/life``).
         package var life = UUID().uuidString
@@ -68,7 +68,7 @@ package struct WorkerStateMachine {
             warm = configuration.wan.warm
             quarantineAfter = configuration.worker.quarantineAfter
             machineFaultRetries = configuration.jobs.machineFaultRetries
-            holdOff = .seconds(configuration.worker.probeEverySeconds)
+            holdOff = .seconds(min(configuration.worker.probeEverySeconds, 60))
         }
 
         /// How much longer than a lease this worker waits before it requeues a job whose
@@ -389,7 +389,10 @@ package struct WorkerStateMachine {
             record.submitter = incoming.submitter
             record.requeuedAfter = incoming.requeue?.after
             record.expiries = incoming.requeue?.expiries
-            record.machineFaults = incoming.requeue?.machineFaults.flatMap { $0 > 0 ? $0 : nil }
+            // What the message says or what this fold counted, the larger: a copy without the
+            // header must not hide the count from readers whose window starts later.
+            let faults = max(incoming.requeue?.machineFaults ?? 0, ledger.jobs[job.id]?.machineFaults ?? 0)
+            record.machineFaults = faults > 0 ? faults : nil
             claims[record.ref] = PendingClaim(record: record, run: run, job: job, slot: slot, incoming: incoming, writtenAt: now.monotonic)
             actions += write(record, now: now)
             actions += balanceIntake()
@@ -478,7 +481,13 @@ package struct WorkerStateMachine {
             }
             return [.metric(.ledgerLag(seconds: (now.monotonic - heartbeat.writtenAt).inSeconds)), watchdogDeadline()]
         case .expiryDecided(let ref, let id, let valid, let requeue):
-            guard requeueRefs.remove(ref) != nil, valid, let requeue else { return [] }
+            guard requeueRefs.remove(ref) != nil else { return [] }
+            guard valid, let requeue else {
+                // A give-back that did not count (another worker's expiry came first): that
+                // worker requeues it; nothing to wait for here.
+                if faultRequeues.remove(id) != nil { updatePause() }
+                return []
+            }
             requeues.append((requeue, now.monotonic, false))
             return [.log(.warning, "requeueing the job whose worker stopped renewing it (or released it)", job: id)] + sendRequeues(now: now)
         case .endDecided(let ref, let id, let counted, let replies):
@@ -619,7 +628,9 @@ package struct WorkerStateMachine {
         if let reason = event.reason, reason.isMachineFault,
             let given = ledger.jobs[finished.job.id]?.machineFaults, given < settings.machineFaultRetries
         {
-            heldOffUntil = now.monotonic + settings.holdOff
+            // Held off from now until a hold-off past the requeue's confirm: a requeue sent late
+            // (the connection lost, the ledger behind) must not find this worker consuming.
+            faultRequeues.insert(finished.job.id)
             updatePause()
             actions.append(
                 .log(
@@ -853,13 +864,15 @@ package struct WorkerStateMachine {
         return write(record, now: now)
     }
 
-    /// Until when the worker takes no job after giving one back for a machine fault.
+    /// Until when the worker takes no job after giving one back for a machine fault, and the
+    /// jobs so given back whose requeue the broker has not confirmed yet (held off until then).
     private var heldOffUntil: ContinuousClock.Instant?
+    private var faultRequeues: Set<String> = []
 
     /// The intake takes no job while the outputs disk is low, the worker is quarantined, or it
     /// just gave a job back for a machine fault.
     private mutating func updatePause() {
-        intake.paused = outputsLow || quarantined || heldOffUntil != nil
+        intake.paused = outputsLow || quarantined || heldOffUntil != nil || !faultRequeues.isEmpty
     }
 
     /// The quarantine probe's answer: a pass ends the quarantine.
@@ -959,6 +972,10 @@ package struct WorkerStateMachine {
         guard let index = requeues.firstIndex(where: { $0.requeue.id == id && $0.sent }) else { return [] }
         if accepted {
             requeues.remove(at: index)
+            if faultRequeues.remove(id) != nil {
+                heldOffUntil = max(heldOffUntil ?? now.monotonic, now.monotonic + settings.holdOff)
+                updatePause()
+            }
             return []
         }
         requeues[index].sent = false

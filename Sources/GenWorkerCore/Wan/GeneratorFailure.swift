@@ -13,27 +13,19 @@ import Foundation
 /// before it is read.
 public enum GeneratorFailure {
     public static func classify(logTail: [String], signal: Int32?, echoed: [String] = []) -> (reason: JobReason, message: String)? {
-        let echoedLines = echoed.flatMap { $0.split(whereSeparator: \.isNewline) }.map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { $0.count >= 10 }  // no needle is shorter; cutting "a" would blind every line
-            .sorted { $0.count > $1.count }
-        let lines: [String] = logTail.compactMap { line in
-            if line.contains("Input prompt:") || line.contains("Generation job args:") || line.contains("Extended prompt:") { return nil }
-            // A line cut at LogTail's bound may hold a prefix of the job's text that no longer
-            // matches it whole; an error line is never that long.
-            if line.hasSuffix(" […]") { return nil }
-            var read = line
-            for text in echoedLines { read = read.replacingOccurrences(of: text, with: " ") }
-            return read
-        }
+        let lines = read(logTail, echoed: echoed)
         func last(_ needles: [String]) -> String? {
             lines.last { line in needles.contains { line.contains($0) } }.map { String($0.trimmingCharacters(in: .whitespaces).prefix(240)) }
         }
-        // PyTorch's allocator out of memory first: it is the cause when other errors follow it
-        // (the other ranks' NCCL errors once one rank ran out). The job's size, not the
-        // machine. "CUDA error: out of memory" without it is not: CUDA itself could not
-        // allocate (a context, a handle), which a process holding the GPU's memory causes, and
-        // the context is lost: a CUDA error below.
-        if let line = last(["torch.OutOfMemoryError", "CUDA out of memory", "torch.cuda.OutOfMemoryError", "CUBLAS_STATUS_ALLOC_FAILED"]) {
+        // Out of memory first: it is the cause when other errors follow it (the other ranks'
+        // NCCL errors once one rank ran out). The job's size, not the machine: a job sized near
+        // the GPU's limit also fails in CUDA's own allocations (cuBLAS, cuDNN workspaces:
+        // "CUDA error: out of memory"), and a job must not quarantine healthy machines. That
+        // one loses the CUDA context: a warm runner is replaced (``losesCUDAContext``).
+        if let line = last([
+            "torch.OutOfMemoryError", "CUDA out of memory", "torch.cuda.OutOfMemoryError", "CUDA error: out of memory",
+            "CUBLAS_STATUS_ALLOC_FAILED",
+        ]) {
             return (
                 .gpuOutOfMemory,
                 "the GPU ran out of memory; it may succeed with offload_model: true, convert_model_dtype, t5_cpu, a smaller size or fewer frames, or on a larger GPU (\(line))"
@@ -55,12 +47,30 @@ public enum GeneratorFailure {
         return nil
     }
 
-    /// Whether the failure left the process's CUDA context unusable (a CUDA error, including
-    /// CUDA's own out of memory): a warm runner must be replaced. The job's texts as above.
+    /// Whether the failure left the process's CUDA context unusable (any CUDA error, CUDA's
+    /// own out of memory included; not PyTorch's allocator running out): a warm runner must be
+    /// replaced. The job's texts as in ``classify(logTail:signal:echoed:)``.
     public static func losesCUDAContext(logTail: [String], echoed: [String] = []) -> Bool {
-        if classify(logTail: logTail, signal: nil, echoed: echoed)?.reason == .gpuError { return true }
-        return classify(
-            logTail: logTail.filter { !$0.contains("torch.OutOfMemoryError") && !$0.contains("CUDA out of memory") }, signal: nil, echoed: echoed)?
-            .reason == .gpuError
+        let lines = read(logTail, echoed: echoed)
+        return lines.contains { line in
+            ["CUDA error:", "illegal memory access", "CUBLAS_STATUS_", "CUDNN_STATUS_"].contains { line.contains($0) }
+        }
+    }
+
+    /// The tail's lines a failure may be read from: without Wan2.2's echo of the job, cut
+    /// lines, and the job's own texts.
+    private static func read(_ logTail: [String], echoed: [String]) -> [String] {
+        let echoedLines = echoed.flatMap { $0.split(whereSeparator: \.isNewline) }.map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { $0.count >= 10 }  // no needle is shorter; cutting "a" would blind every line
+            .sorted { $0.count > $1.count }
+        return logTail.compactMap { line in
+            if line.contains("Input prompt:") || line.contains("Generation job args:") || line.contains("Extended prompt:") { return nil }
+            // A line cut at LogTail's bound may hold a prefix of the job's text that no longer
+            // matches it whole; an error line is never that long.
+            if line.hasSuffix(" […]") { return nil }
+            var read = line
+            for text in echoedLines { read = read.replacingOccurrences(of: text, with: " ") }
+            return read
+        }
     }
 }
