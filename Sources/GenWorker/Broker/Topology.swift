@@ -21,6 +21,8 @@ public enum Topology {
         // No `x-delivery-limit`: RabbitMQ 3.x counts every return in it (a bounce, a delivery a
         // dropped connection gave back), and at the limit drops the job into the dead-letter
         // queue with no result. Attempts are counted in the ledger (`topology.delivery_limit`).
+        // RabbitMQ 4.0–4.2 default a quorum queue's delivery limit to 20 with no argument at all:
+        // there, set a policy with `delivery-limit: -1` on the jobs queue (docs/deploy.md).
         let jobsArguments: AMQPTable = ["x-queue-type": "quorum", "x-dead-letter-exchange": .string(t.deadExchange)]
         do {
             try channel.declareQueue(t.jobsQueue, arguments: jobsArguments)
