@@ -13,7 +13,7 @@
 # machine on that port was what closed the demo's first submit with 541 INTERNAL_ERROR in an
 # earlier run: the root's `broker.sh` took it for its own ("already running").
 #
-# Passed (session 8): install-deps.sh installed librabbitmq-dev, rabbitmq-server and ffmpeg
+# Passed (session 8, at 61652e9 and again at 34f3dbb): install-deps.sh installed librabbitmq-dev, rabbitmq-server and ffmpeg
 # and Debian's python3-* modules through apt (the PEP 668 marker present), the release build
 # finished, the demo completed one job and cancelled the other while it ran, and the dashboard
 # answered /v1/workers from outside the root; the root was 6.1 GB.
