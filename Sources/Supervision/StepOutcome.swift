@@ -46,8 +46,8 @@ package enum StepOutcome: Equatable {
             let known = GeneratorFailure.classify(logTail: run.logTail, signal: nil, echoed: echoed)
             // torchrun exits 1, not by the signal, when its ranks got SIGTERM from outside, and
             // the dying ranks print NCCL errors: during a shutdown that is no machine's fault.
-            if isShuttingDown, known?.reason.isMachineFault == true {
-                return .abandoned("the generator failed during shutdown (\(known!.reason.rawValue)): given back")
+            if isShuttingDown, let known, known.reason.isMachineFault {
+                return .abandoned("the generator failed during shutdown (\(known.reason.rawValue)): given back")
             }
             if let known {
                 return .ended(.failed, known.reason, prefix + known.message + "; exited with code \(code)")

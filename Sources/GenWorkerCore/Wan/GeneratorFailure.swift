@@ -31,10 +31,7 @@ public enum GeneratorFailure {
                 "the GPU ran out of memory; it may succeed with offload_model: true, convert_model_dtype, t5_cpu, a smaller size or fewer frames, or on a larger GPU (\(line))"
             )
         }
-        if let line = last([
-            "CUDA error:", "illegal memory access", "CUBLAS_STATUS_", "CUDNN_STATUS_", "NCCL error", "no CUDA-capable device",
-            "CUDA driver version is insufficient", "Found no NVIDIA driver",
-        ]) {
+        if let line = last(cudaErrors + ["NCCL error", "no CUDA-capable device", "CUDA driver version is insufficient", "Found no NVIDIA driver"]) {
             return (.gpuError, "a CUDA error: the GPU or its driver is in trouble, not the job (\(line))")
         }
         if let line = last(["ModuleNotFoundError", "FLASH_ATTN_2_AVAILABLE", "FlashAttention only supports", "ImportError:"]) {
@@ -52,10 +49,11 @@ public enum GeneratorFailure {
     /// replaced. The job's texts as in ``classify(logTail:signal:echoed:)``.
     public static func losesCUDAContext(logTail: [String], echoed: [String] = []) -> Bool {
         let lines = read(logTail, echoed: echoed)
-        return lines.contains { line in
-            ["CUDA error:", "illegal memory access", "CUBLAS_STATUS_", "CUDNN_STATUS_"].contains { line.contains($0) }
-        }
+        return lines.contains { line in cudaErrors.contains { line.contains($0) } }
     }
+
+    /// What a CUDA runtime error prints: a `gpu_error`, and a lost context.
+    private static let cudaErrors = ["CUDA error:", "illegal memory access", "CUBLAS_STATUS_", "CUDNN_STATUS_"]
 
     /// The tail's lines a failure may be read from: without Wan2.2's echo of the job, cut
     /// lines, and the job's own texts.
